@@ -1,0 +1,34 @@
+// Adam as torch.optim.Adam (no weight decay), after clipping by the coefficient that
+// clip_coef left in stats[2]:
+//   g = grad*coef; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g²
+//   p -= step_size * m / (sqrt(v) / bc2_sqrt + eps),  step_size = lr / (1 - b1^t)
+
+struct Params {
+    n: u32,
+    step_size: f32,
+    bc2_sqrt: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    groups: u32, // workgroups in the grid-stride loop
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> grads: array<f32>;
+@group(0) @binding(2) var<storage, read> stats: array<f32>;
+@group(0) @binding(3) var<storage, read_write> params: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(256)
+fn adam(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let coef = stats[2];
+    for (var i = wid.x * 256u + tid; i < p.n; i += p.groups * 256u) {
+        let g = grads[i] * coef;
+        let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+        let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + p.eps);
+    }
+}

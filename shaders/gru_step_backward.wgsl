@@ -1,0 +1,101 @@
+// Backward of one GRU time step for one layer, fused into one dispatch.
+// With dh_t = dh_out[t] + z_{t+1}·dh_{t+1} + (dgh_{t+1}·W_hh)   (the recurrent carry):
+//   dn = dh(1-z), dz = dh(h_prev - n), dn_pre = dn(1-n²), dr = dn_pre·gh_n
+//   dgi_t = [dr·r(1-r), dz·z(1-z), dn_pre],  dgh_t = [dr·r(1-r), dz·z(1-z), dn_pre·r]
+// The last dispatch of a window (final = 1) only forms the carry into h0: grad of h0.
+// dhs keeps dh of every step: slot t+1 holds dh_t, slot 0 the gradient of h0.
+// Tile: 8 batch rows x 32 hidden units, the 3H-long product in chunks of 32.
+
+struct Params {
+    batch: u32,
+    hidden: u32,
+    whh_off: u32,
+    has_next: u32,   // 1 when step t+1 exists in this window
+    final_: u32,     // 1: write only the h0 gradient into dhs slot 0
+    next_gh_off: u32,   // dgh row of (t+1, b=0), 3H wide
+    next_gate_off: u32, // gates row of (t+1, b=0), 4H wide
+    next_dh_off: u32,   // dhs row of (t+1, b=0)
+    cur_gi_off: u32,    // dgi/dgh row of (t, b=0)
+    cur_gate_off: u32,  // gates row of (t, b=0)
+    cur_dh_off: u32,    // dhs row of (t, b=0) (or of h0 when final)
+    hprev_off: u32,     // hseq row of h_{t-1}, b=0
+    dout_off: u32,      // dh_out row of (t, b=0)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> gates: array<f32>;
+@group(0) @binding(3) var<storage, read> hseq: array<f32>;
+@group(0) @binding(4) var<storage, read> dh_out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dgi: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dgh: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dhs: array<f32>;
+
+const TB: u32 = 8u;
+const TJ: u32 = 32u;
+const TK: u32 = 32u;
+
+var<workgroup> gs: array<f32, 256>;   // [TB][TK] of dgh_{t+1}
+var<workgroup> ws: array<f32, 1024>;  // [TK][TJ] of W_hh rows
+
+@compute @workgroup_size(256)
+fn gru_step_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = p.hidden;
+    let H3 = 3u * H;
+    let bi = tid / TJ;
+    let ji = tid % TJ;
+    let b = wid.y * TB + bi;
+    let j = wid.x * TJ + ji;
+    var acc = 0.0;
+    if (p.has_next != 0u) {
+        for (var k0 = 0u; k0 < H3; k0 += TK) {
+            let gb = wid.y * TB + tid / TK;
+            let gk = k0 + tid % TK;
+            var gv = 0.0;
+            if (gb < p.batch && gk < H3) { gv = dgh[p.next_gh_off + gb * H3 + gk]; }
+            gs[tid] = gv;
+            for (var r = 0u; r < 4u; r++) {
+                let e = tid + r * 256u;
+                let kk = e / TJ;
+                let jj = e % TJ;
+                let wj = wid.x * TJ + jj;
+                var wv = 0.0;
+                if (k0 + kk < H3 && wj < H) { wv = w[p.whh_off + (k0 + kk) * H + wj]; }
+                ws[kk * TJ + jj] = wv;
+            }
+            workgroupBarrier();
+            for (var kk = 0u; kk < TK; kk++) {
+                acc += gs[bi * TK + kk] * ws[kk * TJ + ji];
+            }
+            workgroupBarrier();
+        }
+    }
+    if (b >= p.batch || j >= H) { return; }
+    var dh = 0.0;
+    if (p.has_next != 0u) {
+        let zn = gates[p.next_gate_off + b * 4u * H + H + j];
+        dh = acc + zn * dhs[p.next_dh_off + b * H + j];
+    }
+    if (p.final_ != 0u) {
+        dhs[p.cur_dh_off + b * H + j] = dh;
+        return;
+    }
+    dh += dh_out[p.dout_off + b * H + j];
+    dhs[p.cur_dh_off + b * H + j] = dh;
+    let g_row = p.cur_gate_off + b * 4u * H;
+    let r = gates[g_row + j];
+    let z = gates[g_row + H + j];
+    let n = gates[g_row + 2u * H + j];
+    let ghn = gates[g_row + 3u * H + j];
+    let hprev = hseq[p.hprev_off + b * H + j];
+    let dn_pre = dh * (1.0 - z) * (1.0 - n * n);
+    let dz_pre = dh * (hprev - n) * z * (1.0 - z);
+    let dr_pre = dn_pre * ghn * r * (1.0 - r);
+    let row = p.cur_gi_off + b * H3;
+    dgi[row + j] = dr_pre;
+    dgi[row + H + j] = dz_pre;
+    dgi[row + 2u * H + j] = dn_pre;
+    dgh[row + j] = dr_pre;
+    dgh[row + H + j] = dz_pre;
+    dgh[row + 2u * H + j] = dn_pre * r;
+}

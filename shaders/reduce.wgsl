@@ -1,0 +1,80 @@
+// Deterministic reductions (fixed summation order, no float atomics).
+
+struct Params {
+    n: u32,        // elements (sum_scaled, sumsq_partial) or rows (colsum)
+    cols: u32,     // colsum: columns
+    in_off: u32,
+    out_off: u32,
+    scale: f32,    // sum_scaled: multiplier; clip_coef: max_norm
+    parts: u32,    // sumsq_partial / clip_coef: number of partial sums
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 256u;
+var<workgroup> red: array<f32, 256>;
+
+fn tree(tid: u32) {
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
+        workgroupBarrier();
+    }
+}
+
+// out[out_off] = scale * sum(x[in_off .. in_off + n]); one workgroup.
+@compute @workgroup_size(256)
+fn sum_scaled(@builtin(local_invocation_index) tid: u32) {
+    var s = 0.0;
+    for (var i = tid; i < p.n; i += WG) { s += x[p.in_off + i]; }
+    red[tid] = s;
+    tree(tid);
+    if (tid == 0u) { out[p.out_off] = red[0] * p.scale; }
+}
+
+// out[out_off + w] = sum of squares of x[in_off + i] for i ≡ w-th slice, over `parts` workgroups.
+@compute @workgroup_size(256)
+fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    var s = 0.0;
+    for (var i = wid.x * WG + tid; i < p.n; i += p.parts * WG) {
+        let v = x[p.in_off + i];
+        s += v * v;
+    }
+    red[tid] = s;
+    tree(tid);
+    if (tid == 0u) { out[p.out_off + wid.x] = red[0]; }
+}
+
+// From the partial sums at out[out_off ..]: out[0] stays, out[1] = total norm,
+// out[2] = clip coefficient min(max_norm / (norm + 1e-6), 1) as clip_grad_norm_.
+@compute @workgroup_size(256)
+fn clip_coef(@builtin(local_invocation_index) tid: u32) {
+    var s = 0.0;
+    for (var i = tid; i < p.parts; i += WG) { s += out[p.out_off + i]; }
+    red[tid] = s;
+    tree(tid);
+    if (tid == 0u) {
+        let norm = sqrt(red[0]);
+        out[1] = norm;
+        out[2] = min(p.scale / (norm + 1e-6), 1.0);
+    }
+}
+
+// out[out_off + j] = sum over rows i of x[in_off + i*cols + j]: bias gradients.
+// Workgroup: 64 columns x 4 row groups.
+@compute @workgroup_size(64, 4)
+fn colsum(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let j = wid.x * 64u + lid.x;
+    var s = 0.0;
+    if (j < p.cols) {
+        for (var i = lid.y; i < p.n; i += 4u) { s += x[p.in_off + i * p.cols + j]; }
+    }
+    let tid = lid.y * 64u + lid.x;
+    red[tid] = s;
+    workgroupBarrier();
+    if (lid.y == 0u && j < p.cols) {
+        out[p.out_off + j] = red[lid.x] + red[64u + lid.x] + red[128u + lid.x] + red[192u + lid.x];
+    }
+}

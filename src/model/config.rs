@@ -1,0 +1,105 @@
+//! Hyper-parameters of the GRU language model (MODEL_SPEC.md).
+
+use anyhow::{bail, Result};
+
+/// Shape of a GRU-LM: vocabulary V, embedding E, hidden H, layers L.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    pub vocab: usize,
+    pub embed: usize,
+    pub hidden: usize,
+    pub layers: usize,
+}
+
+/// A named benchmark configuration from MODEL_SPEC.md: model plus batch B and TBPTT length T.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preset {
+    pub name: &'static str,
+    pub model: ModelConfig,
+    pub batch: usize,
+    pub tbptt: usize,
+}
+
+pub const PRESETS: [Preset; 4] = [
+    Preset::new("tiny", 256, 32, 64, 1, 8, 64),
+    Preset::new("small", 256, 64, 256, 1, 32, 128),
+    Preset::new("base", 256, 256, 512, 2, 64, 128),
+    Preset::new("large", 256, 256, 1024, 3, 128, 256),
+];
+
+impl Preset {
+    const fn new(
+        name: &'static str,
+        vocab: usize,
+        embed: usize,
+        hidden: usize,
+        layers: usize,
+        batch: usize,
+        tbptt: usize,
+    ) -> Self {
+        Preset {
+            name,
+            model: ModelConfig {
+                vocab,
+                embed,
+                hidden,
+                layers,
+            },
+            batch,
+            tbptt,
+        }
+    }
+
+    pub fn by_name(name: &str) -> Result<Preset> {
+        match PRESETS.iter().find(|p| p.name == name) {
+            Some(p) => Ok(*p),
+            None => bail!(
+                "unknown config '{name}': expected one of {}",
+                PRESETS.map(|p| p.name).join(", ")
+            ),
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn new(vocab: usize, embed: usize, hidden: usize, layers: usize) -> Result<Self> {
+        let c = ModelConfig {
+            vocab,
+            embed,
+            hidden,
+            layers,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.vocab == 0 || self.embed == 0 || self.hidden == 0 || self.layers == 0 {
+            bail!("model dimensions must all be at least 1, got {self:?}");
+        }
+        Ok(())
+    }
+
+    /// Input width of layer `l`: E for the first layer, H above it.
+    pub fn layer_input(&self, l: usize) -> usize {
+        if l == 0 {
+            self.embed
+        } else {
+            self.hidden
+        }
+    }
+
+    pub fn param_count(&self) -> usize {
+        crate::model::ParamLayout::new(self).param_count()
+    }
+}
+
+impl std::fmt::Display for ModelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "V={} E={} H={} L={}",
+            self.vocab, self.embed, self.hidden, self.layers
+        )
+    }
+}
