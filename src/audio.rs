@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use rubato::{FftFixedIn, Resampler};
 use std::collections::HashSet;
 use std::fs;
-use std::io::{BufWriter, Cursor};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 /// Mono audio, samples in [-1, 1].
@@ -246,44 +246,24 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
 /// The file is written to a temporary file in the same folder and renamed into place,
 /// so a crash or a full disk never leaves a half-written WAV under the final name.
 pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
-    let p = path.display();
     if sample_rate == 0 {
-        bail!("{p}: cannot write a WAV with sample rate 0");
+        bail!("{}: cannot write a WAV with sample rate 0", path.display());
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("{p}: not a file name"))?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> Result<()> {
-        let file = fs::File::create(&tmp)
-            .with_context(|| format!("{}: cannot create temporary file", tmp.display()))?;
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::new(BufWriter::new(file), spec)?;
+    crate::fsutil::write_atomic(path, |out| {
+        let mut w = hound::WavWriter::new(out, spec)?;
         for &x in samples {
             let x = if x.is_nan() { 0.0 } else { x.clamp(-1.0, 1.0) };
             w.write_sample((x * 32767.0).round() as i16)?;
         }
         w.finalize()?;
-        // Make sure the data is on disk before the rename makes it visible.
-        fs::File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, path)?;
         Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.context(format!("{p}: cannot write WAV")));
-    }
-    Ok(())
+    })
 }
 
 fn is_wav(path: &Path) -> bool {
