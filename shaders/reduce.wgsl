@@ -47,8 +47,8 @@ fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     if (tid == 0u) { out[p.out_off + wid.x] = red[0]; }
 }
 
-// From the partial sums at out[out_off ..]: out[0] stays, out[1] = total norm,
-// out[2] = clip coefficient min(max_norm / (norm + 1e-6), 1) as clip_grad_norm_.
+// From the partial sums at out[out_off ..]: out[0] = total norm,
+// out[1] = clip coefficient min(max_norm / (norm + 1e-6), 1) as clip_grad_norm_.
 @compute @workgroup_size(256)
 fn clip_coef(@builtin(local_invocation_index) tid: u32) {
     var s = 0.0;
@@ -57,8 +57,8 @@ fn clip_coef(@builtin(local_invocation_index) tid: u32) {
     tree(tid);
     if (tid == 0u) {
         let norm = sqrt(red[0]);
-        out[1] = norm;
-        out[2] = min(p.scale / (norm + 1e-6), 1.0);
+        out[0] = norm;
+        out[1] = min(p.scale / (norm + 1e-6), 1.0);
     }
 }
 

@@ -1,5 +1,13 @@
 //! gruwave: GRU language models on music, trained and sampled in WGSL compute shaders.
+//!
+//! Data flows one way: WAV ([`audio`]) → mu-law tokens ([`codec`]) → TBPTT batches
+//! ([`data`]) → GPU buffers and kernels ([`train`], [`kernels`]) → loss, gradients, Adam →
+//! checkpoints ([`model`]) → generation.
 
+pub mod audio;
+pub mod codec;
+pub mod data;
+pub mod fsutil;
 pub mod gpu;
 pub mod kernels;
 pub mod model;

@@ -1,7 +1,14 @@
 //! Model hyper-parameters, the flat parameter layout, initialisation and checkpoints.
 
+mod checkpoint;
 mod config;
+mod init;
 mod layout;
 
+pub use checkpoint::{
+    load_model, parse_model, save_model, serialize_f32, tensor_f32, Checkpoint, CODEC,
+    DEFAULT_SAMPLE_RATE,
+};
 pub use config::{ModelConfig, Preset, PRESETS};
+pub use init::init_params;
 pub use layout::{ParamEntry, ParamKind, ParamLayout, ALIGN_FLOATS};

@@ -10,11 +10,6 @@ use crate::model::{ParamKind, ParamLayout};
 use anyhow::{ensure, Result};
 use std::sync::Arc;
 
-/// Layout of the small stats buffer: [0] mean loss, [1] gradient norm, [2] clip coefficient,
-/// then partial sums of squares from index `STATS_PARTIALS`.
-pub const STATS_PARTIALS: usize = 4;
-pub const NORM_PARTS: usize = 256;
-
 struct LayerBufs {
     /// gi during the forward, reused as dgi during the backward: [T*B, 3H].
     gi: wgpu::Buffer,
@@ -38,6 +33,7 @@ pub struct Workspace {
     pub tokens: wgpu::Buffer,
     pub state: wgpu::Buffer,
     pub logits: wgpu::Buffer,
+    /// The mean loss of the last forward (one float).
     pub stats: wgpu::Buffer,
     layers: Vec<LayerBufs>,
     pub forward: Program,
@@ -83,7 +79,7 @@ impl Workspace {
         let logits = gpu.storage("logits", f(rows * v));
         let dlogits = gpu.storage("dlogits", f(rows * v));
         let losses = gpu.storage("losses", f(rows));
-        let stats = gpu.storage("stats", f(STATS_PARTIALS + NORM_PARTS));
+        let stats = gpu.storage("mean loss", f(1));
         let layers: Vec<LayerBufs> = (0..nl)
             .map(|_| LayerBufs {
                 gi: gpu.storage("gi", f(rows * 3 * h)),
@@ -119,8 +115,8 @@ impl Workspace {
         let bh = batch * h;
 
         // ---- forward ----
-        for l in 0..nl {
-            pb.copy(st.id, f(l * bh), lb[l][hseq_].id, 0, f(bh));
+        for (l, bufs) in lb.iter().enumerate() {
+            pb.copy(st.id, f(l * bh), bufs[hseq_].id, 0, f(bh));
         }
         let emb_params =
             [rows, e, batch, tbptt + 1, off(ParamKind::Embedding), v].map(|x| x as u32);

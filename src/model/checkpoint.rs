@@ -1,0 +1,187 @@
+//! Model checkpoints as safetensors whose tensor names are the PyTorch `state_dict` names,
+//! so a model moves between gruwave and PyTorch in both directions.
+
+use super::{ModelConfig, ParamLayout};
+use crate::fsutil::write_bytes_atomic;
+use anyhow::{bail, Context, Result};
+use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const DEFAULT_SAMPLE_RATE: u32 = 16_000;
+pub const CODEC: &str = "mulaw256";
+
+/// A loaded model: its shape, flat parameters in the layout, and its audio metadata.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub layout: ParamLayout,
+    pub params: Vec<f32>,
+    pub sample_rate: u32,
+    pub codec: String,
+}
+
+/// Save parameters under their state_dict names, with hyper-parameters in the metadata.
+pub fn save_model(
+    path: &Path,
+    layout: &ParamLayout,
+    params: &[f32],
+    sample_rate: u32,
+) -> Result<()> {
+    let c = layout.config;
+    let meta: HashMap<String, String> = [
+        ("format", "gruwave-grulm-v1".to_string()),
+        ("sample_rate", sample_rate.to_string()),
+        ("codec", CODEC.to_string()),
+        ("V", c.vocab.to_string()),
+        ("E", c.embed.to_string()),
+        ("H", c.hidden.to_string()),
+        ("L", c.layers.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let bytes = serialize_f32(
+        layout.entries.iter().map(|e| {
+            (
+                e.name.clone(),
+                e.shape.clone(),
+                &params[e.offset..e.offset + e.len],
+            )
+        }),
+        meta,
+    )?;
+    write_bytes_atomic(path, &bytes)
+}
+
+/// Serialise named f32 tensors with string metadata.
+pub fn serialize_f32<'a>(
+    tensors: impl Iterator<Item = (String, Vec<usize>, &'a [f32])>,
+    meta: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let owned: Vec<(String, Vec<usize>, &[u8])> = tensors
+        .map(|(n, s, d)| (n, s, bytemuck::cast_slice::<f32, u8>(d)))
+        .collect();
+    let views = owned
+        .iter()
+        .map(|(n, s, d)| {
+            Ok((
+                n.clone(),
+                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), d)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(safetensors::serialize(views, Some(meta))?)
+}
+
+/// Read a tensor as f32 (F32, or F64/F16/BF16 converted), naming the tensor on error.
+pub fn tensor_f32(st: &SafeTensors, name: &str, file: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let t = st
+        .tensor(name)
+        .with_context(|| format!("{}: no tensor '{name}'", file.display()))?;
+    let d = t.data();
+    let v: Vec<f32> = match t.dtype() {
+        Dtype::F32 => d
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        Dtype::F64 => d
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect(),
+        Dtype::BF16 => d
+            .chunks_exact(2)
+            .map(|c| f32::from_bits((u16::from_le_bytes(c.try_into().unwrap()) as u32) << 16))
+            .collect(),
+        other => bail!(
+            "{}: tensor '{name}' has dtype {other:?}; gruwave reads F32, F64 and BF16",
+            file.display()
+        ),
+    };
+    Ok((t.shape().to_vec(), v))
+}
+
+fn dim(st: &SafeTensors, name: &str, axis: usize, file: &Path) -> Result<usize> {
+    let t = st.tensor(name).with_context(|| {
+        format!(
+            "{}: not a GRU-LM checkpoint: no tensor '{name}'",
+            file.display()
+        )
+    })?;
+    t.shape().get(axis).copied().with_context(|| {
+        format!(
+            "{}: tensor '{name}' has shape {:?}",
+            file.display(),
+            t.shape()
+        )
+    })
+}
+
+/// Load a checkpoint; V, E, H and L come from the tensor shapes. A missing, extra or
+/// mis-shaped tensor is an error naming it.
+pub fn load_model(path: &Path) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+    parse_model(&bytes, path)
+}
+
+pub fn parse_model(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let p = path.display();
+    let st =
+        SafeTensors::deserialize(bytes).with_context(|| format!("{p}: not a safetensors file"))?;
+    let vocab = dim(&st, "embedding.weight", 0, path)?;
+    let embed = dim(&st, "embedding.weight", 1, path)?;
+    let hidden = dim(&st, "gru.weight_hh_l0", 1, path)?;
+    let layers = (0..)
+        .take_while(|l| st.tensor(&format!("gru.weight_hh_l{l}")).is_ok())
+        .count();
+    let config = ModelConfig::new(vocab, embed, hidden, layers)
+        .with_context(|| format!("{p}: bad model shape"))?;
+    let layout = ParamLayout::new(&config);
+    let mut params = vec![0.0f32; layout.total];
+    for e in &layout.entries {
+        let (shape, data) = tensor_f32(&st, &e.name, path)?;
+        if shape != e.shape {
+            bail!(
+                "{p}: tensor '{}' has shape {shape:?}, expected {:?} for a model with {config}",
+                e.name,
+                e.shape
+            );
+        }
+        params[e.offset..e.offset + e.len].copy_from_slice(&data);
+    }
+    let names = st.names();
+    if let Some(extra) = names.iter().find(|n| layout.by_name(n).is_none()) {
+        bail!("{p}: unexpected tensor '{extra}' (a GRU-LM checkpoint holds exactly the {} state_dict tensors)", layout.entries.len());
+    }
+    if let Some(bad) = params.iter().position(|x| !x.is_finite()) {
+        let e = layout
+            .entries
+            .iter()
+            .find(|e| bad >= e.offset && bad < e.offset + e.len)
+            .unwrap();
+        bail!("{p}: tensor '{}' holds a non-finite value", e.name);
+    }
+    let (_, meta) = SafeTensors::read_metadata(bytes)?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    let sample_rate = match meta.get("sample_rate") {
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|&r| r > 0)
+            .with_context(|| format!("{p}: bad sample_rate metadata {s:?}"))?,
+        None => DEFAULT_SAMPLE_RATE,
+    };
+    let codec = meta
+        .get("codec")
+        .cloned()
+        .unwrap_or_else(|| CODEC.to_string());
+    if codec != CODEC {
+        bail!("{p}: codec '{codec}' is not supported (gruwave reads {CODEC})");
+    }
+    Ok(Checkpoint {
+        layout,
+        params,
+        sample_rate,
+        codec,
+    })
+}
