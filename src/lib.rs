@@ -5,12 +5,14 @@
 //! checkpoints ([`model`]) → generation.
 
 pub mod audio;
+pub mod cli;
 pub mod codec;
 pub mod data;
 pub mod fsutil;
 pub mod gpu;
 pub mod kernels;
 pub mod model;
+pub mod plot;
 pub mod reference;
 pub mod train;
 

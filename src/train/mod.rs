@@ -1,6 +1,10 @@
 //! Training: one stateful truncated-BPTT optimiser step as a single GPU submit.
 
+pub mod eval;
+pub mod metrics;
 mod optim;
+pub mod session;
+pub mod state;
 mod workspace;
 
 pub use optim::Optimizer;

@@ -1,0 +1,56 @@
+//! `gruwave eval`: a model's bits per sample on audio files.
+
+use super::Audio;
+use crate::model::load_model;
+use crate::train::eval::{EvalWindows, Evaluator};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  gruwave eval --model runs/piano/model.safetensors test/\n\n\
+    The audio is resampled to the model's sample rate. The files are read as B streams of \
+    windows of T samples, with the hidden state carried from window to window; a stream \
+    starts from a zero state, so B and T change the result a little, and the last few \
+    samples of each file that do not fill a window are not scored."
+)]
+pub struct EvalArgs {
+    /// A model.safetensors (from gruwave train, or a PyTorch state_dict per MODEL_SPEC.md)
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// WAV files or folders (searched recursively)
+    #[arg(required = true)]
+    pub data: Vec<PathBuf>,
+    /// Streams evaluated in parallel
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Samples per window
+    #[arg(long, default_value_t = 128)]
+    pub tbptt: usize,
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    let ckpt = load_model(&args.model)?;
+    let rate = ckpt.sample_rate;
+    let audio = Audio::load(&args.data, &[], rate, 0.0)?;
+    let windows = EvalWindows::new(&audio.train, args.batch, args.tbptt)?;
+    let (gpu, kernels) = super::open_gpu()?;
+    let params = gpu.storage_from("params", &ckpt.params);
+    let eval = Evaluator::new(&gpu, &kernels, &ckpt.layout, &params, windows)
+        .context("cannot set up the evaluation")?;
+    let nats = eval.mean_nats(&mut |_| {})?;
+    let w = eval.windows();
+    println!(
+        "{:.4} bits/sample ({nats:.4} nats) on {} ({} of {} samples scored) with {}",
+        nats / std::f64::consts::LN_2,
+        Audio::describe(&audio.train, rate),
+        w.predictions(),
+        w.total_tokens(),
+        super::train::model_name(&ckpt.layout.config),
+    );
+    if let Some(note) = audio.skipped_note() {
+        println!("{note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,160 @@
+//! The training curve as a PNG: train and validation bits per sample against step.
+
+use crate::train::metrics::MetricsRow;
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub const PLOT_FILE: &str = "training.png";
+
+/// plotters' ab_glyph backend has no system fonts; it needs one registered from bytes.
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT_NAME: &str = "gruwave-sans";
+
+fn font() -> Result<&'static str> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| register_font(FONT_NAME, FontStyle::Normal, FONT).is_ok());
+    if !ok {
+        bail!("the bundled font cannot be loaded");
+    }
+    Ok(FONT_NAME)
+}
+
+/// Trailing mean over `window` values: a readable trend through noisy per-step losses.
+fn moving_average(ys: &[f64], window: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(ys.len());
+    let mut sum = 0.0;
+    for (i, &y) in ys.iter().enumerate() {
+        sum += y;
+        if i >= window {
+            sum -= ys[i - window];
+        }
+        out.push(sum / (i + 1).min(window) as f64);
+    }
+    out
+}
+
+/// Draws `rows` to `path` (written under a temporary name, then renamed into place).
+pub fn plot_metrics(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
+    if rows.is_empty() {
+        bail!("{}: nothing to plot yet", path.display());
+    }
+    let tmp = path.with_extension("tmp.png");
+    draw(&tmp, rows, title)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("{}: cannot write the plot", path.display()))
+}
+
+fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
+    let font = font()?;
+    let err = |e: &dyn std::fmt::Display| anyhow!("{e}");
+    let steps: Vec<f64> = rows.iter().map(|r| r.step as f64).collect();
+    let train: Vec<f64> = rows.iter().map(|r| r.train_bits).collect();
+    let smooth = moving_average(&train, (rows.len() / 40).max(1));
+    let valid: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.valid_bits.map(|v| (r.step as f64, v)))
+        .collect();
+
+    // The y range follows the trend and validation, so the first few steps (near
+    // 8 bits, an untrained model) do not squash the part of the curve that matters.
+    let shown = || smooth.iter().copied().chain(valid.iter().map(|v| v.1));
+    let lo = shown().fold(f64::INFINITY, f64::min);
+    let hi = shown()
+        .skip(smooth.len().min(rows.len() / 20))
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(lo + 0.1);
+    let pad = (hi - lo) * 0.08;
+    let (y0, y1) = ((lo - pad).max(0.0), hi + pad);
+    let x1 = steps.last().copied().unwrap_or(1.0).max(1.0);
+
+    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (font, 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x1, y0..y1)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("optimiser step")
+        .y_desc("bits per sample")
+        .label_style((font, 16))
+        .axis_desc_style((font, 18))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(|e| err(&e))?;
+
+    let raw_color = RGBColor(170, 200, 235);
+    let train_color = RGBColor(31, 100, 180);
+    let valid_color = RGBColor(214, 60, 40);
+    let clipped = |y: f64| y.clamp(y0, y1);
+    chart
+        .draw_series(LineSeries::new(
+            steps.iter().zip(&train).map(|(&x, &y)| (x, clipped(y))),
+            raw_color.stroke_width(1),
+        ))
+        .map_err(|e| err(&e))?
+        .label("train, per step")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], raw_color.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(
+            steps.iter().zip(&smooth).map(|(&x, &y)| (x, clipped(y))),
+            train_color.stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?
+        .label("train, moving average")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], train_color.stroke_width(2)));
+    if !valid.is_empty() {
+        chart
+            .draw_series(LineSeries::new(
+                valid.iter().copied(),
+                valid_color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label("validation")
+            .legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 24, y)], valid_color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                valid
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, valid_color.filled())),
+            )
+            .map_err(|e| err(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((font, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_average_is_trailing() {
+        assert_eq!(
+            moving_average(&[1.0, 3.0, 5.0, 7.0], 2),
+            vec![1.0, 2.0, 4.0, 6.0]
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Evaluation: the mean loss over a whole set of tracks, each prediction counted once,
+//! with a forward-only workspace that reads a live parameter buffer (the trainer's, for
+//! validation during training, or a loaded model's).
+
+use super::Workspace;
+use crate::data::{Batch, Track};
+use crate::gpu::Gpu;
+use crate::kernels::Kernels;
+use crate::model::ParamLayout;
+use anyhow::{bail, Result};
+use std::sync::Arc;
+
+/// Windows that cover a set of tracks once.
+///
+/// Every file is cut into windows of `T + 1` tokens that overlap by one, so the hidden
+/// state carries from one window to the next exactly as in training; the last `< T`
+/// tokens of a file that do not fill a window are left out. The chain of all windows,
+/// file after file, is cut into `B` contiguous runs, one per stream: `n` windows each,
+/// and one more for the first `r` streams (W = n B + r windows in all). A stream's state
+/// is reset at the start of its run and wherever a new file begins.
+///
+/// This differs from [`crate::data::Streams`] on purpose: training streams wrap around
+/// forever, while an evaluation must visit every window exactly once, so that the mean
+/// of the per-window means (each over T predictions) is the mean over the whole set.
+#[derive(Clone, Debug)]
+pub struct EvalWindows {
+    tokens: Vec<u8>,
+    /// Start of every window in `tokens`, and whether it begins a file.
+    starts: Vec<(usize, bool)>,
+    batch: usize,
+    tbptt: usize,
+    /// Windows that every stream has.
+    steps: usize,
+}
+
+impl EvalWindows {
+    /// Plans an evaluation of `tracks` with up to `batch` streams of windows of `tbptt`
+    /// predictions. Fewer streams are used when there are fewer windows than `batch`.
+    pub fn new(tracks: &[Track], batch: usize, tbptt: usize) -> Result<EvalWindows> {
+        if batch == 0 || tbptt == 0 {
+            bail!("batch size and TBPTT length must be positive (got B = {batch}, T = {tbptt})");
+        }
+        let mut tokens = Vec::new();
+        let mut starts = Vec::new();
+        for t in tracks {
+            let base = tokens.len();
+            let n = t.tokens.len().saturating_sub(1) / tbptt;
+            starts.extend((0..n).map(|i| (base + i * tbptt, i == 0)));
+            tokens.extend_from_slice(&t.tokens);
+        }
+        if starts.is_empty() {
+            let total: usize = tracks.iter().map(|t| t.tokens.len()).sum();
+            let names: Vec<&str> = tracks.iter().take(5).map(|t| t.name.as_str()).collect();
+            bail!(
+                "the data is shorter than one window: {total} tokens in {} track(s) ({}), but \
+                 evaluating needs a file of at least T + 1 = {} tokens",
+                tracks.len(),
+                names.join(", "),
+                tbptt + 1
+            );
+        }
+        let batch = batch.min(starts.len());
+        Ok(EvalWindows {
+            tokens,
+            steps: starts.len() / batch,
+            starts,
+            batch,
+            tbptt,
+        })
+    }
+
+    /// Streams B actually used.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn tbptt(&self) -> usize {
+        self.tbptt
+    }
+
+    /// Windows that every stream has: the forward passes over all B streams.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Streams r with one more window, evaluated in a last pass of r streams.
+    pub fn extra(&self) -> usize {
+        self.starts.len() % self.batch
+    }
+
+    /// Predictions that the evaluation scores.
+    pub fn predictions(&self) -> usize {
+        self.starts.len() * self.tbptt
+    }
+
+    /// Tokens in the tracks, for saying how much of them is covered.
+    pub fn total_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Index in `starts` of stream `b`'s window `step`.
+    fn index(&self, b: usize, step: usize) -> usize {
+        b * self.steps + b.min(self.extra()) + step
+    }
+
+    fn gather(&self, streams: usize, step: usize) -> Batch {
+        let window = self.tbptt + 1;
+        let mut tokens = Vec::with_capacity(streams * window);
+        let mut reset = Vec::with_capacity(streams);
+        for b in 0..streams {
+            let (start, new_file) = self.starts[self.index(b, step)];
+            reset.push(new_file || step == 0);
+            tokens.extend(self.tokens[start..start + window].iter().map(|&t| t as u32));
+        }
+        Batch { tokens, reset }
+    }
+
+    /// The `[B, T+1]` window of every stream at `step` (< [`Self::steps`]).
+    pub fn batch_at(&self, step: usize) -> Batch {
+        self.gather(self.batch, step)
+    }
+
+    /// The `[r, T+1]` last windows of the first r = [`Self::extra`] streams.
+    pub fn extra_batch(&self) -> Batch {
+        self.gather(self.extra(), self.steps)
+    }
+}
+
+/// Forward passes over [`EvalWindows`], reading the parameters from a GPU buffer.
+pub struct Evaluator {
+    gpu: Arc<Gpu>,
+    ws: Workspace,
+    /// For the r streams with one more window; starts from their state in `ws`.
+    extra_ws: Option<Workspace>,
+    windows: EvalWindows,
+    /// One mean loss per step, read back once at the end.
+    losses: wgpu::Buffer,
+}
+
+/// Steps between waits for the GPU, so queued uploads stay bounded.
+const SYNC_EVERY: usize = 64;
+
+impl Evaluator {
+    pub fn new(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        layout: &ParamLayout,
+        params: &wgpu::Buffer,
+        windows: EvalWindows,
+    ) -> Result<Evaluator> {
+        let ws = |batch| Workspace::new(gpu, kernels, layout, params, None, batch, windows.tbptt());
+        let main = ws(windows.batch())?;
+        let extra_ws = match windows.extra() {
+            0 => None,
+            r => Some(ws(r)?),
+        };
+        let losses = gpu.storage("eval losses", (windows.steps() * 4) as u64);
+        Ok(Evaluator {
+            gpu: gpu.clone(),
+            ws: main,
+            extra_ws,
+            windows,
+            losses,
+        })
+    }
+
+    pub fn windows(&self) -> &EvalWindows {
+        &self.windows
+    }
+
+    /// Passes in all, for progress reports.
+    pub fn passes(&self) -> usize {
+        self.windows.steps() + usize::from(self.extra_ws.is_some())
+    }
+
+    /// Mean cross-entropy in nats over every planned prediction; `progress` gets the
+    /// number of passes done.
+    pub fn mean_nats(&self, progress: &mut dyn FnMut(usize)) -> Result<f64> {
+        let w = &self.windows;
+        let steps = w.steps();
+        for step in 0..steps {
+            let batch = w.batch_at(step);
+            self.ws.upload_tokens(&batch.tokens)?;
+            self.ws.reset_streams(&batch.reset);
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            self.ws.forward.encode(&mut enc, None);
+            enc.copy_buffer_to_buffer(&self.ws.stats, 0, &self.losses, (step * 4) as u64, 4);
+            self.gpu.queue.submit([enc.finish()]);
+            if (step + 1) % SYNC_EVERY == 0 {
+                self.gpu.wait()?;
+                progress(step + 1);
+            }
+        }
+        let losses: Vec<f32> = self.gpu.read(&self.losses, 0, steps)?;
+        // Each main pass scores B windows, the extra pass r windows, all of T predictions.
+        let mut sum = losses.iter().map(|&x| x as f64).sum::<f64>() * w.batch() as f64;
+        if let Some(extra) = &self.extra_ws {
+            let r = w.extra();
+            // The extra windows continue streams 0..r: carry their state over, per layer.
+            let c = self.ws.layout.config;
+            let state = self.ws.read_state()?;
+            let carried: Vec<f32> = state
+                .chunks_exact(w.batch() * c.hidden)
+                .flat_map(|layer| layer[..r * c.hidden].iter().copied())
+                .collect();
+            extra.set_state(&carried)?;
+            let batch = w.extra_batch();
+            extra.upload_tokens(&batch.tokens)?;
+            extra.reset_streams(&batch.reset);
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            extra.forward.encode(&mut enc, None);
+            self.gpu.queue.submit([enc.finish()]);
+            sum += self.gpu.read::<f32>(&extra.stats, 0, 1)?[0] as f64 * r as f64;
+        }
+        progress(self.passes());
+        let mean = sum / (steps * w.batch() + w.extra()) as f64;
+        if !mean.is_finite() {
+            bail!("evaluation gave a non-finite loss ({mean})");
+        }
+        Ok(mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(len: usize, base: u32) -> Track {
+        Track {
+            name: format!("f{base}"),
+            tokens: (0..len)
+                .map(|i| ((base as usize + i) % 256) as u8)
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_window_is_visited_once_with_resets_at_file_and_run_starts() {
+        // Files of 30 and 21 tokens, T = 4: 7 + 5 = 12 windows; B = 5 -> 2 windows per
+        // stream, and a third for streams 0 and 1.
+        let w = EvalWindows::new(&[track(30, 0), track(21, 100)], 5, 4).unwrap();
+        assert_eq!((w.batch(), w.steps(), w.extra()), (5, 2, 2));
+        assert_eq!(w.predictions(), 48);
+        let mut firsts = Vec::new();
+        let mut visit = |b: &Batch, streams: usize, step: usize| {
+            for s in 0..streams {
+                let win = &b.tokens[s * 5..s * 5 + 5];
+                assert!(win.windows(2).all(|p| p[1] == p[0] + 1), "{win:?}");
+                firsts.push((s, step, win[0], b.reset[s]));
+            }
+        };
+        for step in 0..2 {
+            visit(&w.batch_at(step), 5, step);
+        }
+        visit(&w.extra_batch(), 2, 2);
+        firsts.sort();
+        let got: Vec<(u32, bool)> = firsts.iter().map(|f| (f.2, f.3)).collect();
+        // Runs: [0 4 8] [12 16 20] [24 100] [104 108] [112 116]; file 1 resets at 100.
+        assert_eq!(
+            got,
+            vec![
+                (0, true),
+                (4, false),
+                (8, false),
+                (12, true),
+                (16, false),
+                (20, false),
+                (24, true),
+                (100, true),
+                (104, true),
+                (108, false),
+                (112, true),
+                (116, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn fewer_windows_than_streams_shrinks_the_batch_and_too_short_is_an_error() {
+        let w = EvalWindows::new(&[track(9, 0)], 8, 4).unwrap();
+        assert_eq!((w.batch(), w.steps(), w.extra()), (2, 1, 0));
+        let e = EvalWindows::new(&[track(4, 0)], 8, 4).unwrap_err();
+        assert!(format!("{e}").contains("shorter than one window"), "{e}");
+    }
+}

@@ -1,0 +1,224 @@
+//! A training run: the trainer, its data streams and its validation set, started fresh
+//! or resumed from a [`TrainerState`] so that the continuation is bit-identical to an
+//! uninterrupted run.
+
+use super::eval::{EvalWindows, Evaluator};
+use super::state::TrainerState;
+use super::{StepStats, TrainOptions, Trainer};
+use crate::data::{Streams, Track};
+use crate::gpu::Gpu;
+use crate::kernels::Kernels;
+use crate::model::{init_params, save_model, ModelConfig, ParamLayout};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const STATE_FILE: &str = "trainer_state.safetensors";
+
+/// Validation runs at least this many streams: a forward-only pass is cheap in memory,
+/// and wide batches amortise the per-dispatch cost of the recurrent steps.
+const MIN_VALID_BATCH: usize = 128;
+
+/// The settings of a run; saved with the trainer state so `--resume` needs none of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunConfig {
+    pub model: ModelConfig,
+    pub batch: usize,
+    pub tbptt: usize,
+    pub opts: TrainOptions,
+    /// Seeds the initial weights. Training itself draws no random numbers (the data order
+    /// is fixed by the streams), so the seed is the whole RNG state.
+    pub seed: u64,
+    pub sample_rate: u32,
+    pub valid_fraction: f64,
+    /// Training audio (files or folders) as given.
+    pub data: Vec<PathBuf>,
+    /// Validation audio; empty means "hold out `valid_fraction` of `data`".
+    pub valid_data: Vec<PathBuf>,
+    /// Total optimiser steps of the run, counting steps before a resume.
+    pub steps: Option<u64>,
+    /// Validate every this many steps (and at the end); 0 means only at the end.
+    pub valid_every: u64,
+    /// Save a checkpoint every this many steps (and at the end); 0 means only at the end.
+    pub checkpoint_every: u64,
+}
+
+/// 64-bit FNV-1a over every track's length and tokens: the identity of the training data.
+pub fn fingerprint(tracks: &[Track]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for t in tracks {
+        eat(&(t.tokens.len() as u64).to_le_bytes());
+        eat(&t.tokens);
+    }
+    h
+}
+
+pub struct Session {
+    pub run: RunConfig,
+    pub trainer: Trainer,
+    streams: Streams,
+    evaluator: Option<Evaluator>,
+    fingerprint: u64,
+    elapsed_before: f64,
+}
+
+impl Session {
+    /// A new run from `init` (the seed's PyTorch-default initialisation when `None`).
+    /// `valid` may be empty (no validation).
+    pub fn start(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        run: RunConfig,
+        train: &[Track],
+        valid: &[Track],
+        init: Option<Vec<f32>>,
+    ) -> Result<Session> {
+        let layout = ParamLayout::new(&run.model);
+        let params = init.unwrap_or_else(|| init_params(&layout, run.seed));
+        let streams = Streams::new(train, run.batch, run.tbptt)?;
+        Self::build(gpu, kernels, run, streams, train, valid, &params, 0.0)
+    }
+
+    /// Continues the run saved in `state`, on the same training data.
+    pub fn resume(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        state: TrainerState,
+        train: &[Track],
+        valid: &[Track],
+    ) -> Result<Session> {
+        if fingerprint(train) != state.data_fingerprint {
+            bail!(
+                "the training data differ from the data this run was trained on, so it cannot \
+                 continue exactly (to train the saved model on other data, start a new run \
+                 with --init DIR/{MODEL_FILE})"
+            );
+        }
+        let run = state.run.clone();
+        let mut streams = Streams::new(train, run.batch, run.tbptt)?;
+        streams.set_position(&state.stream_pos)?;
+        let mut s = Self::build(
+            gpu,
+            kernels,
+            run,
+            streams,
+            train,
+            valid,
+            &state.params,
+            state.elapsed_s,
+        )?;
+        s.trainer
+            .optim
+            .write_moments(gpu, &state.adam_m, &state.adam_v, state.step)?;
+        s.trainer.ws.set_state(&state.hidden)?;
+        Ok(s)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        run: RunConfig,
+        streams: Streams,
+        train: &[Track],
+        valid: &[Track],
+        params: &[f32],
+        elapsed_before: f64,
+    ) -> Result<Session> {
+        let layout = ParamLayout::new(&run.model);
+        let trainer = Trainer::new(
+            gpu, kernels, &layout, params, run.batch, run.tbptt, run.opts,
+        )?;
+        let evaluator = if valid.is_empty() {
+            None
+        } else {
+            let batch = run.batch.max(MIN_VALID_BATCH);
+            let windows = EvalWindows::new(valid, batch, run.tbptt)
+                .context("the validation data cannot be used")?;
+            Some(Evaluator::new(
+                gpu,
+                kernels,
+                &layout,
+                &trainer.params,
+                windows,
+            )?)
+        };
+        Ok(Session {
+            run,
+            trainer,
+            streams,
+            evaluator,
+            fingerprint: fingerprint(train),
+            elapsed_before,
+        })
+    }
+
+    /// Optimiser steps taken, counting those before a resume.
+    pub fn step_count(&self) -> u64 {
+        self.trainer.step_count()
+    }
+
+    /// Training seconds of the runs before this one was resumed.
+    pub fn elapsed_before(&self) -> f64 {
+        self.elapsed_before
+    }
+
+    /// Tokens per optimiser step (B x T).
+    pub fn tokens_per_step(&self) -> usize {
+        self.run.batch * self.run.tbptt
+    }
+
+    /// One optimiser step on the next window of every stream.
+    pub fn step(&mut self) -> Result<StepStats> {
+        let batch = self.streams.next_batch();
+        self.trainer.step(&batch.tokens, &batch.reset)
+    }
+
+    pub fn evaluator(&self) -> Option<&Evaluator> {
+        self.evaluator.as_ref()
+    }
+
+    /// Validation loss in nats over the whole held-out set, or `None` without one.
+    pub fn validate(&self, progress: &mut dyn FnMut(usize)) -> Result<Option<f64>> {
+        self.evaluator
+            .as_ref()
+            .map(|e| e.mean_nats(progress))
+            .transpose()
+    }
+
+    /// Everything needed to continue exactly; `elapsed_s` is the total training time.
+    pub fn snapshot(&self, elapsed_s: f64) -> Result<TrainerState> {
+        let (adam_m, adam_v) = self.trainer.optim.read_moments(&self.trainer.gpu)?;
+        Ok(TrainerState {
+            run: self.run.clone(),
+            step: self.step_count(),
+            params: self.trainer.read_params()?,
+            adam_m,
+            adam_v,
+            hidden: self.trainer.ws.read_state()?,
+            stream_pos: self.streams.position(),
+            data_fingerprint: self.fingerprint,
+            elapsed_s,
+        })
+    }
+
+    /// Writes `dir/model.safetensors` and `dir/trainer_state.safetensors` (each atomically).
+    pub fn save(&self, dir: &Path, elapsed_s: f64) -> Result<TrainerState> {
+        let state = self.snapshot(elapsed_s)?;
+        save_model(
+            &dir.join(MODEL_FILE),
+            &self.trainer.layout,
+            &state.params,
+            self.run.sample_rate,
+        )?;
+        state.save(&dir.join(STATE_FILE))?;
+        Ok(state)
+    }
+}

@@ -1,0 +1,254 @@
+//! The trainer state file: everything besides the data needed to continue a run exactly
+//! (parameters, Adam moments and step, carried hidden state, stream positions, the run's
+//! settings), as one safetensors file written atomically.
+//!
+//! The parameters are stored here as well as in model.safetensors, so that the state
+//! is self-consistent even if a crash falls between writing the two files.
+
+use super::session::RunConfig;
+use super::TrainOptions;
+use crate::fsutil::write_bytes_atomic;
+use crate::model::{tensor_f32, ModelConfig};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const FORMAT: &str = "gruwave-trainer-state-v1";
+
+/// A snapshot of a training run after `step` optimiser steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    pub run: RunConfig,
+    pub step: u64,
+    /// Flat parameters in the layout of `run.model`.
+    pub params: Vec<f32>,
+    pub adam_m: Vec<f32>,
+    pub adam_v: Vec<f32>,
+    /// Carried hidden state, `[L, B, H]`.
+    pub hidden: Vec<f32>,
+    /// Where each training stream's next window starts ([`crate::data::Streams::position`]).
+    pub stream_pos: Vec<u64>,
+    /// Hash of the training tokens, to refuse resuming on other data.
+    pub data_fingerprint: u64,
+    /// Training time before this snapshot, summed over resumed runs.
+    pub elapsed_s: f64,
+}
+
+impl TrainerState {
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let f32_bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
+        let c = self.run.model;
+        let tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = vec![
+            (
+                "params",
+                Dtype::F32,
+                vec![self.params.len()],
+                f32_bytes(&self.params),
+            ),
+            (
+                "adam.m",
+                Dtype::F32,
+                vec![self.adam_m.len()],
+                f32_bytes(&self.adam_m),
+            ),
+            (
+                "adam.v",
+                Dtype::F32,
+                vec![self.adam_v.len()],
+                f32_bytes(&self.adam_v),
+            ),
+            (
+                "hidden",
+                Dtype::F32,
+                vec![c.layers, self.run.batch, c.hidden],
+                f32_bytes(&self.hidden),
+            ),
+            (
+                "stream_position",
+                Dtype::U64,
+                vec![self.stream_pos.len()],
+                bytemuck::cast_slice::<u64, u8>(&self.stream_pos).to_vec(),
+            ),
+        ];
+        let views = tensors
+            .iter()
+            .map(|(name, dtype, shape, data)| {
+                Ok((
+                    name.to_string(),
+                    TensorView::new(*dtype, shape.clone(), data)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let meta: HashMap<String, String> = [
+            ("format", FORMAT.to_string()),
+            ("step", self.step.to_string()),
+            (
+                "data_fingerprint",
+                format!("{:016x}", self.data_fingerprint),
+            ),
+            ("elapsed_s", self.elapsed_s.to_string()),
+            ("run", run_to_json(&self.run).to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let bytes = safetensors::serialize(views, Some(meta))?;
+        write_bytes_atomic(path, &bytes)
+    }
+
+    pub fn load(path: &Path) -> Result<TrainerState> {
+        let p = path.display();
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{p}: cannot read trainer state"))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .with_context(|| format!("{p}: not a safetensors file"))?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let get = |key: &str| {
+            meta.get(key)
+                .map(String::as_str)
+                .ok_or_else(|| anyhow!("{p}: not a gruwave trainer state (no '{key}' metadata)"))
+        };
+        if get("format")? != FORMAT {
+            bail!(
+                "{p}: unknown trainer state format '{}' (expected {FORMAT})",
+                get("format")?
+            );
+        }
+        let run_json: Value = serde_json::from_str(get("run")?)
+            .with_context(|| format!("{p}: bad 'run' metadata"))?;
+        let run = run_from_json(&run_json).with_context(|| format!("{p}: bad 'run' metadata"))?;
+        let step = get("step")?
+            .parse()
+            .with_context(|| format!("{p}: bad 'step' metadata"))?;
+        let data_fingerprint = u64::from_str_radix(get("data_fingerprint")?, 16)
+            .with_context(|| format!("{p}: bad 'data_fingerprint' metadata"))?;
+        let elapsed_s = get("elapsed_s")?
+            .parse()
+            .with_context(|| format!("{p}: bad 'elapsed_s' metadata"))?;
+        let f = |name: &str| tensor_f32(&st, name, path).map(|(_, v)| v);
+        let pos = st
+            .tensor("stream_position")
+            .with_context(|| format!("{p}: no tensor 'stream_position'"))?;
+        ensure!(
+            pos.dtype() == Dtype::U64,
+            "{p}: 'stream_position' must be U64"
+        );
+        let stream_pos = pos
+            .data()
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let state = TrainerState {
+            run,
+            step,
+            params: f("params")?,
+            adam_m: f("adam.m")?,
+            adam_v: f("adam.v")?,
+            hidden: f("hidden")?,
+            stream_pos,
+            data_fingerprint,
+            elapsed_s,
+        };
+        state
+            .check()
+            .with_context(|| format!("{p}: inconsistent trainer state"))?;
+        Ok(state)
+    }
+
+    /// Tensor sizes agree with the run's model and batch.
+    fn check(&self) -> Result<()> {
+        let total = crate::model::ParamLayout::new(&self.run.model).total;
+        let c = self.run.model;
+        ensure!(self.params.len() == total, "params has the wrong length");
+        ensure!(self.adam_m.len() == total, "adam.m has the wrong length");
+        ensure!(self.adam_v.len() == total, "adam.v has the wrong length");
+        ensure!(
+            self.hidden.len() == c.layers * self.run.batch * c.hidden,
+            "hidden has the wrong size"
+        );
+        ensure!(
+            self.stream_pos.len() == self.run.batch,
+            "stream_position has the wrong length"
+        );
+        Ok(())
+    }
+}
+
+fn run_to_json(r: &RunConfig) -> Value {
+    let paths = |v: &[PathBuf]| -> Vec<String> {
+        v.iter().map(|p| p.to_string_lossy().into_owned()).collect()
+    };
+    json!({
+        "vocab": r.model.vocab,
+        "embed": r.model.embed,
+        "hidden": r.model.hidden,
+        "layers": r.model.layers,
+        "batch": r.batch,
+        "tbptt": r.tbptt,
+        "lr": r.opts.lr,
+        // JSON has no infinity; null means no clipping.
+        "clip": if r.opts.clip.is_finite() { json!(r.opts.clip) } else { Value::Null },
+        "beta1": r.opts.beta1,
+        "beta2": r.opts.beta2,
+        "eps": r.opts.eps,
+        "seed": r.seed,
+        "sample_rate": r.sample_rate,
+        "valid_fraction": r.valid_fraction,
+        "data": paths(&r.data),
+        "valid_data": paths(&r.valid_data),
+        "steps": r.steps,
+        "valid_every": r.valid_every,
+        "checkpoint_every": r.checkpoint_every,
+    })
+}
+
+fn run_from_json(v: &Value) -> Result<RunConfig> {
+    let u = |k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| anyhow!("'{k}' is missing or not an integer"))
+    };
+    let us = |k: &str| u(k).map(|x| x as usize);
+    let f = |k: &str| {
+        v[k].as_f64()
+            .ok_or_else(|| anyhow!("'{k}' is missing or not a number"))
+    };
+    let paths = |k: &str| -> Result<Vec<PathBuf>> {
+        v[k].as_array()
+            .ok_or_else(|| anyhow!("'{k}' is missing or not a list"))?
+            .iter()
+            .map(|p| {
+                p.as_str()
+                    .map(PathBuf::from)
+                    .ok_or_else(|| anyhow!("'{k}' holds a non-string"))
+            })
+            .collect()
+    };
+    Ok(RunConfig {
+        model: ModelConfig::new(us("vocab")?, us("embed")?, us("hidden")?, us("layers")?)?,
+        batch: us("batch")?,
+        tbptt: us("tbptt")?,
+        opts: TrainOptions {
+            lr: f("lr")?,
+            clip: if v["clip"].is_null() {
+                f64::INFINITY
+            } else {
+                f("clip")?
+            },
+            beta1: f("beta1")?,
+            beta2: f("beta2")?,
+            eps: f("eps")?,
+        },
+        seed: u("seed")?,
+        sample_rate: u32::try_from(u("sample_rate")?)?,
+        valid_fraction: f("valid_fraction")?,
+        data: paths("data")?,
+        valid_data: paths("valid_data")?,
+        steps: v["steps"].as_u64(),
+        valid_every: u("valid_every")?,
+        checkpoint_every: u("checkpoint_every")?,
+    })
+}
