@@ -150,10 +150,8 @@ impl Gpu {
 
     /// Fail with a clear sentence when a buffer of `bytes` would not fit this adapter.
     pub fn check_buffer_size(&self, what: &str, bytes: u64) -> Result<()> {
-        let max = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+        let max =
+            self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > max {
             bail!(
                 "{what} needs a {:.1} MiB buffer but this adapter ({}) allows at most {:.1} MiB \
