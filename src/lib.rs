@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod kernels;
 pub mod model;
 pub mod reference;
+pub mod sample;
 pub mod train;
 
 pub use gpu::Gpu;

@@ -7,7 +7,7 @@ use crate::gpu::{Access, BufId, Gpu, Kernel, ProgramBuilder};
 use std::sync::Arc;
 
 /// The WGSL sources, one file per kernel family.
-pub const SHADERS: [(&str, &str); 7] = [
+pub const SHADERS: [(&str, &str); 8] = [
     ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl")),
     ("gru_step.wgsl", include_str!("../../shaders/gru_step.wgsl")),
     (
@@ -24,6 +24,7 @@ pub const SHADERS: [(&str, &str); 7] = [
         include_str!("../../shaders/embedding.wgsl"),
     ),
     ("adam.wgsl", include_str!("../../shaders/adam.wgsl")),
+    ("sample.wgsl", include_str!("../../shaders/sample.wgsl")),
 ];
 
 use Access::{Read as R, ReadWrite as W};
@@ -40,6 +41,8 @@ pub struct Kernels {
     pub embed_gather: Arc<Kernel>,
     pub embed_backward: Arc<Kernel>,
     pub adam: Arc<Kernel>,
+    pub sample_cell: Arc<Kernel>,
+    pub sample_head: Arc<Kernel>,
 }
 
 fn module(gpu: &Gpu, file: &str) -> wgpu::ShaderModule {
@@ -70,6 +73,7 @@ impl Kernels {
         let reduce = module(gpu, "reduce.wgsl");
         let emb = module(gpu, "embedding.wgsl");
         let adam = module(gpu, "adam.wgsl");
+        let sample = module(gpu, "sample.wgsl");
         Kernels {
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
             gru_step: Kernel::new(gpu, &step, "gru_step", &[R, R, W, W]),
@@ -87,6 +91,8 @@ impl Kernels {
             embed_gather: Kernel::new(gpu, &emb, "embed_gather", &[R, R, W]),
             embed_backward: Kernel::new(gpu, &emb, "embed_backward", &[R, R, W]),
             adam: Kernel::new(gpu, &adam, "adam", &[R, R, W, W, W]),
+            sample_cell: Kernel::new(gpu, &sample, "sample_cell", &[R, R, R, W]),
+            sample_head: Kernel::new(gpu, &sample, "sample_head", &[R, R, R, W, W]),
         }
     }
 }
