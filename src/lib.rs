@@ -5,6 +5,7 @@
 //! checkpoints ([`model`]) → generation.
 
 pub mod audio;
+pub mod bench;
 pub mod codec;
 pub mod data;
 pub mod fsutil;

@@ -3,7 +3,7 @@
 mod profiler;
 mod program;
 
-pub use profiler::Profiler;
+pub use profiler::{KernelTime, Profiler};
 pub use program::{Access, BufId, Kernel, Program, ProgramBuilder};
 
 use anyhow::{anyhow, bail, Context, Result};

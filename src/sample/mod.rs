@@ -9,10 +9,11 @@ mod draw;
 
 pub use draw::{draw, edge_distance, uniform, weights};
 
-use crate::gpu::{Gpu, Program, ProgramBuilder};
+use crate::gpu::{Gpu, KernelTime, Profiler, Program, ProgramBuilder};
 use crate::kernels::{Buf, Epilogue, Kernels, Mat};
 use crate::model::{ParamKind, ParamLayout};
 use anyhow::{ensure, Result};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub const MAX_STREAMS: usize = 1024;
@@ -336,6 +337,37 @@ impl Sampler {
     pub fn read_state(&self) -> Result<Vec<f32>> {
         let n = (self.h[0].size() / 4) as usize;
         self.gpu.read(&self.h[0], 0, n)
+    }
+
+    /// Time each kernel of one generation block (the state advances by one block).
+    pub fn profile_block(
+        &mut self,
+        opts: &SampleOptions,
+        prof: &mut Profiler,
+    ) -> Result<BTreeMap<String, KernelTime>> {
+        self.write_controls(opts);
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        self.gen.encode(&mut enc, Some(prof));
+        self.drawn += self.block as u64;
+        prof.finish(&self.gpu, enc)
+    }
+
+    /// Tokens per stream generated per submit.
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    fn write_controls(&self, opts: &SampleOptions) {
+        let ctl = [
+            opts.seed as u32,
+            (opts.seed >> 32) as u32,
+            self.drawn as u32,
+            opts.top_k as u32,
+            opts.temperature.to_bits(),
+        ];
+        self.gpu
+            .queue
+            .write_buffer(&self.ctl, 0, bytemuck::cast_slice(&ctl));
     }
 
     /// Generate `n` tokens per stream. `progress` gets the tokens done per stream so far.
