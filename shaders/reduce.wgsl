@@ -62,19 +62,33 @@ fn clip_coef(@builtin(local_invocation_index) tid: u32) {
     }
 }
 
-// out[out_off + j] = sum over rows i of x[in_off + i*cols + j]: bias gradients.
-// Workgroup: 64 columns x 4 row groups.
+// Column sums (bias gradients) in two deterministic passes. colsum_partial: workgroup
+// (x, y) sums rows y*chunk .. (y+1)*chunk of 64 columns into out[y*cols + j]
+// (64 columns x 4 row lanes per workgroup). colsum_finish: out2[out_off + j] = Σ_y out[y*cols + j].
 @compute @workgroup_size(64, 4)
-fn colsum(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn colsum_partial(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let j = wid.x * 64u + lid.x;
+    let chunk = p.parts; // rows per workgroup row-chunk
+    let r0 = wid.y * chunk;
+    let r1 = min(r0 + chunk, p.n);
     var s = 0.0;
     if (j < p.cols) {
-        for (var i = lid.y; i < p.n; i += 4u) { s += x[p.in_off + i * p.cols + j]; }
+        for (var i = r0 + lid.y; i < r1; i += 4u) { s += x[p.in_off + i * p.cols + j]; }
     }
     let tid = lid.y * 64u + lid.x;
     red[tid] = s;
     workgroupBarrier();
     if (lid.y == 0u && j < p.cols) {
-        out[p.out_off + j] = red[lid.x] + red[64u + lid.x] + red[128u + lid.x] + red[192u + lid.x];
+        out[wid.y * p.cols + j] = red[lid.x] + red[64u + lid.x] + red[128u + lid.x] + red[192u + lid.x];
     }
+}
+
+@compute @workgroup_size(64)
+fn colsum_finish(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    // Here x holds the partials ([n][cols], n = number of row chunks).
+    let j = wid.x * 64u + tid;
+    if (j >= p.cols) { return; }
+    var s = 0.0;
+    for (var y = 0u; y < p.n; y++) { s += x[y * p.cols + j]; }
+    out[p.out_off + j] = s;
 }

@@ -5,6 +5,7 @@
 //! checkpoints ([`model`]) → generation.
 
 pub mod audio;
+pub mod bench;
 pub mod cli;
 pub mod codec;
 pub mod data;
@@ -14,6 +15,7 @@ pub mod kernels;
 pub mod model;
 pub mod plot;
 pub mod reference;
+pub mod sample;
 pub mod train;
 
 pub use gpu::Gpu;

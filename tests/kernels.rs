@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use gruwave::gpu::ProgramBuilder;
-use gruwave::kernels::{Buf, Epilogue, Mat};
+use gruwave::kernels::{Buf, Epilogue, Mat, COLSUM_PARTS};
 
 fn buf(pb: &mut ProgramBuilder, b: &wgpu::Buffer) -> Buf {
     Buf {
@@ -112,15 +112,20 @@ fn gemm_matches_f64_on_ragged_shapes() {
 fn colsum_and_sum_match_f64() {
     let (gpu, k) = gpu();
     let mut rng = TestRng(5);
-    for &(rows, cols) in &[(1, 1), (7, 65), (300, 3), (1000, 129)] {
+    for &(rows, cols) in &[(1, 1), (7, 65), (300, 3), (1000, 129), (64 * 64 + 5, 70)] {
         let x: Vec<f32> = (0..rows * cols + 4)
             .map(|_| rng.uniform(-1.0, 1.0) as f32)
             .collect();
         let xb = gpu.storage_from("x", &x);
         let out = gpu.storage("out", ((cols + 2) * 4) as u64);
+        let scratch = gpu.storage("scratch", (COLSUM_PARTS * cols * 4) as u64);
         let mut pb = ProgramBuilder::new();
-        let (xi, oi) = (buf(&mut pb, &xb), buf(&mut pb, &out));
-        k.record_colsum(&mut pb, xi, 4, rows, cols, oi, 1);
+        let (xi, oi, si) = (
+            buf(&mut pb, &xb),
+            buf(&mut pb, &out),
+            buf(&mut pb, &scratch),
+        );
+        k.record_colsum(&mut pb, xi, 4, rows, cols, oi, 1, si);
         k.record_sum(&mut pb, xi, 4, rows * cols, 0.5, oi, 0);
         run(pb);
         let got: Vec<f32> = gpu.read(&out, 0, cols + 1).unwrap();

@@ -3,7 +3,7 @@
 mod profiler;
 mod program;
 
-pub use profiler::Profiler;
+pub use profiler::{KernelTime, Profiler};
 pub use program::{Access, BufId, Kernel, Program, ProgramBuilder};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -25,7 +25,8 @@ fn required_limits(adapter: &wgpu::Limits) -> Result<wgpu::Limits> {
     need.max_storage_buffers_per_shader_stage = 8;
     need.max_compute_invocations_per_workgroup = 256;
     need.max_compute_workgroup_size_x = 256;
-    need.max_compute_workgroup_storage_size = 16384;
+    // sample_cell keeps a 24 KiB reduction array in workgroup memory.
+    need.max_compute_workgroup_storage_size = 24576;
     let mut missing = Vec::new();
     if adapter.max_storage_buffers_per_shader_stage < need.max_storage_buffers_per_shader_stage {
         missing.push(format!(
@@ -150,8 +151,10 @@ impl Gpu {
 
     /// Fail with a clear sentence when a buffer of `bytes` would not fit this adapter.
     pub fn check_buffer_size(&self, what: &str, bytes: u64) -> Result<()> {
-        let max =
-            self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         if bytes > max {
             bail!(
                 "{what} needs a {:.1} MiB buffer but this adapter ({}) allows at most {:.1} MiB \
@@ -211,13 +214,26 @@ impl Gpu {
 
     /// Map a MAP_READ buffer that a submitted command fills, wait, and copy it out.
     pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<T>> {
+        self.map_read_after(staging, bytes, None)
+    }
+
+    /// As `map_read`, waiting only for submission `after` (later work keeps running).
+    pub fn map_read_after<T: bytemuck::Pod>(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        after: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<T>> {
         let slice = staging.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: after,
+                timeout: None,
+            })
             .map_err(|e| anyhow!("GPU wait failed: {e}"))?;
         rx.recv()
             .map_err(|_| anyhow!("GPU readback was dropped"))?

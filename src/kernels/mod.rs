@@ -7,7 +7,7 @@ use crate::gpu::{Access, BufId, Gpu, Kernel, ProgramBuilder};
 use std::sync::Arc;
 
 /// The WGSL sources, one file per kernel family.
-pub const SHADERS: [(&str, &str); 7] = [
+pub const SHADERS: [(&str, &str); 8] = [
     ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl")),
     ("gru_step.wgsl", include_str!("../../shaders/gru_step.wgsl")),
     (
@@ -24,6 +24,7 @@ pub const SHADERS: [(&str, &str); 7] = [
         include_str!("../../shaders/embedding.wgsl"),
     ),
     ("adam.wgsl", include_str!("../../shaders/adam.wgsl")),
+    ("sample.wgsl", include_str!("../../shaders/sample.wgsl")),
 ];
 
 use Access::{Read as R, ReadWrite as W};
@@ -36,10 +37,13 @@ pub struct Kernels {
     pub sum_scaled: Arc<Kernel>,
     pub sumsq_partial: Arc<Kernel>,
     pub clip_coef: Arc<Kernel>,
-    pub colsum: Arc<Kernel>,
+    pub colsum_partial: Arc<Kernel>,
+    pub colsum_finish: Arc<Kernel>,
     pub embed_gather: Arc<Kernel>,
     pub embed_backward: Arc<Kernel>,
     pub adam: Arc<Kernel>,
+    pub sample_cell: Arc<Kernel>,
+    pub sample_head: Arc<Kernel>,
 }
 
 fn module(gpu: &Gpu, file: &str) -> wgpu::ShaderModule {
@@ -70,6 +74,7 @@ impl Kernels {
         let reduce = module(gpu, "reduce.wgsl");
         let emb = module(gpu, "embedding.wgsl");
         let adam = module(gpu, "adam.wgsl");
+        let sample = module(gpu, "sample.wgsl");
         Kernels {
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
             gru_step: Kernel::new(gpu, &step, "gru_step", &[R, R, W, W]),
@@ -83,13 +88,19 @@ impl Kernels {
             sum_scaled: Kernel::new(gpu, &reduce, "sum_scaled", &[R, W]),
             sumsq_partial: Kernel::new(gpu, &reduce, "sumsq_partial", &[R, W]),
             clip_coef: Kernel::new(gpu, &reduce, "clip_coef", &[R, W]),
-            colsum: Kernel::new(gpu, &reduce, "colsum", &[R, W]),
+            colsum_partial: Kernel::new(gpu, &reduce, "colsum_partial", &[R, W]),
+            colsum_finish: Kernel::new(gpu, &reduce, "colsum_finish", &[R, W]),
             embed_gather: Kernel::new(gpu, &emb, "embed_gather", &[R, R, W]),
             embed_backward: Kernel::new(gpu, &emb, "embed_backward", &[R, R, W]),
             adam: Kernel::new(gpu, &adam, "adam", &[R, R, W, W, W]),
+            sample_cell: Kernel::new(gpu, &sample, "sample_cell", &[R, R, R, W]),
+            sample_head: Kernel::new(gpu, &sample, "sample_head", &[R, R, R, W, W]),
         }
     }
 }
+
+/// Row chunks summed in parallel by `record_colsum`.
+pub const COLSUM_PARTS: usize = 64;
 
 /// A buffer as seen by a recording helper: its id and its length in 4-byte elements.
 #[derive(Clone, Copy, Debug)]
@@ -203,7 +214,8 @@ impl Kernels {
         );
     }
 
-    /// out[out_off + j] = Σ_i x[in_off + i*cols + j] for i < rows.
+    /// out[out_off + j] = Σ_i x[in_off + i*cols + j] for i < rows, through `scratch`
+    /// (at least `COLSUM_PARTS * cols` floats): row chunks in parallel, then a fixed-order sum.
     pub fn record_colsum(
         &self,
         pb: &mut ProgramBuilder,
@@ -213,16 +225,27 @@ impl Kernels {
         cols: usize,
         out: Buf,
         out_off: usize,
+        scratch: Buf,
     ) {
         assert!(
             in_off + rows * cols <= x.len && out_off + cols <= out.len,
             "colsum out of range"
         );
-        let params = words(&[rows, cols, in_off, out_off, 0, 0]);
+        let chunk = rows.div_ceil(COLSUM_PARTS).max(1);
+        let parts = rows.div_ceil(chunk);
+        assert!(parts * cols <= scratch.len, "colsum scratch too small");
+        let p = words(&[rows, cols, in_off, 0, 0, chunk]);
         pb.dispatch(
-            &self.colsum,
-            &[x.id, out.id],
-            &params,
+            &self.colsum_partial,
+            &[x.id, scratch.id],
+            &p,
+            [groups(cols, 64), parts as u32, 1],
+        );
+        let p = words(&[parts, cols, 0, out_off, 0, 0]);
+        pb.dispatch(
+            &self.colsum_finish,
+            &[scratch.id, out.id],
+            &p,
             [groups(cols, 64), 1, 1],
         );
     }

@@ -10,10 +10,11 @@ mod workspace;
 pub use optim::Optimizer;
 pub use workspace::{time_to_batch_major, Workspace};
 
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, KernelTime, Profiler};
 use crate::kernels::Kernels;
 use crate::model::ParamLayout;
 use anyhow::{bail, ensure, Result};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Optimiser settings: Adam as torch.optim.Adam after clip_grad_norm_(max_norm = clip).
@@ -134,6 +135,27 @@ impl Trainer {
             );
         }
         Ok(stats)
+    }
+
+    /// One step as `step`, with a timestamp pair around every dispatch: GPU time per kernel.
+    pub fn profile_step(
+        &mut self,
+        tokens: &[u32],
+        reset: &[bool],
+        prof: &mut Profiler,
+    ) -> Result<BTreeMap<String, KernelTime>> {
+        self.ws.upload_tokens(tokens)?;
+        self.ws.reset_streams(reset);
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        self.ws.forward.encode(&mut enc, Some(prof));
+        self.ws
+            .backward
+            .as_ref()
+            .expect("training workspace")
+            .encode(&mut enc, Some(prof));
+        self.optim
+            .encode_step_profiled(&self.gpu, &mut enc, Some(prof));
+        prof.finish(&self.gpu, enc)
     }
 
     /// Forward and backward only (no update): the loss, with gradients left in `grads`.

@@ -94,6 +94,15 @@ impl Optimizer {
 
     /// Record one step into `enc` (clip, then Adam with t = step + 1) and count it.
     pub fn encode_step(&mut self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder) {
+        self.encode_step_profiled(gpu, enc, None);
+    }
+
+    pub fn encode_step_profiled(
+        &mut self,
+        gpu: &Gpu,
+        enc: &mut wgpu::CommandEncoder,
+        prof: Option<&mut crate::gpu::Profiler>,
+    ) {
         let o = &self.opts;
         let t = (self.step + 1) as f64;
         // Bias corrections in f64, as torch computes them on the host.
@@ -111,7 +120,7 @@ impl Optimizer {
             ((1.0 - o.beta2) as f32).to_bits(),
         ];
         self.program.write_slot(gpu, self.adam_slot, &params);
-        self.program.encode(enc, None);
+        self.program.encode(enc, prof);
         self.step += 1;
     }
 

@@ -5,7 +5,7 @@
 //! `[B, T+1]`, exactly as the data pipeline cuts them.
 
 use crate::gpu::{Gpu, Program, ProgramBuilder};
-use crate::kernels::{row_grid, Buf, Epilogue, Kernels, Mat};
+use crate::kernels::{row_grid, Buf, Epilogue, Kernels, Mat, COLSUM_PARTS};
 use crate::model::{ParamKind, ParamLayout};
 use anyhow::{ensure, Result};
 use std::sync::Arc;
@@ -80,6 +80,7 @@ impl Workspace {
         let dlogits = gpu.storage("dlogits", f(rows * v));
         let losses = gpu.storage("losses", f(rows));
         let stats = gpu.storage("mean loss", f(1));
+        let colsum_scratch = gpu.storage("colsum partials", f(COLSUM_PARTS * v.max(3 * h)));
         let layers: Vec<LayerBufs> = (0..nl)
             .map(|_| LayerBufs {
                 gi: gpu.storage("gi", f(rows * 3 * h)),
@@ -209,6 +210,7 @@ impl Workspace {
             let x0b = reg(&mut pb, &x0);
             let dlg = reg(&mut pb, &dlogits);
             let pr = reg(&mut pb, params);
+            let cs = reg(&mut pb, &colsum_scratch);
             let lb: Vec<[Buf; 6]> = layers
                 .iter()
                 .map(|l| {
@@ -229,7 +231,7 @@ impl Workspace {
                 h,
                 Epilogue::None,
             );
-            k.record_colsum(&mut pb, dlg, 0, rows, v, gr, off(ParamKind::HeadBias));
+            k.record_colsum(&mut pb, dlg, 0, rows, v, gr, off(ParamKind::HeadBias), cs);
             k.record_gemm(
                 &mut pb,
                 rows,
@@ -318,6 +320,7 @@ impl Workspace {
                     3 * h,
                     gr,
                     off(ParamKind::BiasIh(l)),
+                    cs,
                 );
                 k.record_colsum(
                     &mut pb,
@@ -327,6 +330,7 @@ impl Workspace {
                     3 * h,
                     gr,
                     off(ParamKind::BiasHh(l)),
+                    cs,
                 );
                 // Gradient into this layer's input: the layer below's dh_out, or the embeddings.
                 let (dst, width) = if l == 0 {

@@ -1,0 +1,278 @@
+// Autoregressive generation: one dispatch per layer per token (sample_cell) and one for
+// head + softmax + draw (sample_head). Weights are stored transposed ([in, 3H], [H, V]) so
+// neighbouring threads read neighbouring addresses. Layer 0 reads its input projection
+// from a table computed once (embedding·W_ihᵀ + b_ih), which is exact.
+// Tokens are drawn with a counter-based hash of (seed, stream, step): no host round trip.
+
+struct CellParams {
+    streams: u32,
+    hidden: u32,
+    inp: u32,        // input width of this layer (0 for layer 0: the table replaces W_ih·x)
+    units: u32,      // hidden units per workgroup
+    sb: u32,         // streams per workgroup (<= 4)
+    wih_off: u32,    // W_ihᵀ [inp, 3H]
+    whh_off: u32,    // W_hhᵀ [H, 3H]
+    bih_off: u32,
+    bhh_off: u32,
+    table_off: u32,  // layer 0: [V, 3H]
+    x_off: u32,      // layer input [S, H] in h_out (layers above 0: the layer below)
+    hprev_off: u32,  // [S, H] in h_in
+    hout_off: u32,   // [S, H] in h_out
+    tok_off: u32,    // input token row in hist (layer 0)
+    vocab: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: CellParams;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> hist: array<u32>;
+@group(0) @binding(3) var<storage, read> h_in: array<f32>;
+@group(0) @binding(4) var<storage, read_write> h: array<f32>;
+
+var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][4 streams]
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+fn tanh_stable(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    let t = (1.0 - e) / (1.0 + e);
+    return select(-t, t, x >= 0.0);
+}
+
+@compute @workgroup_size(256)
+fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = p.hidden;
+    let H3 = 3u * H;
+    let slices = 256u / p.units;
+    let u = tid % p.units;
+    let sl = tid / p.units;
+    let j = wid.x * p.units + u;
+    let s0 = wid.y * p.sb;
+    let ns = min(p.sb, p.streams - s0);
+    var acc: array<f32, 24>;
+    for (var i = 0u; i < 24u; i++) { acc[i] = 0.0; }
+    if (j < H) {
+        for (var k = sl; k < p.inp; k += slices) {
+            let wr = w[p.wih_off + k * H3 + j];
+            let wz = w[p.wih_off + k * H3 + H + j];
+            let wn = w[p.wih_off + k * H3 + 2u * H + j];
+            for (var s = 0u; s < 4u; s++) {
+                if (s < ns) {
+                    let x = h[p.x_off + (s0 + s) * H + k];
+                    acc[s] += wr * x;
+                    acc[4u + s] += wz * x;
+                    acc[8u + s] += wn * x;
+                }
+            }
+        }
+        for (var k = sl; k < H; k += slices) {
+            let wr = w[p.whh_off + k * H3 + j];
+            let wz = w[p.whh_off + k * H3 + H + j];
+            let wn = w[p.whh_off + k * H3 + 2u * H + j];
+            for (var s = 0u; s < 4u; s++) {
+                if (s < ns) {
+                    let x = h_in[p.hprev_off + (s0 + s) * H + k];
+                    acc[12u + s] += wr * x;
+                    acc[16u + s] += wz * x;
+                    acc[20u + s] += wn * x;
+                }
+            }
+        }
+    }
+    for (var i = 0u; i < 24u; i++) { red[(sl * p.units + u) * 24u + i] = acc[i]; }
+    workgroupBarrier();
+    if (tid >= p.units * ns) { return; }
+    let u2 = tid % p.units;
+    let s = tid / p.units;
+    let j2 = wid.x * p.units + u2;
+    if (j2 >= H) { return; }
+    var g: array<f32, 6>;
+    for (var q = 0u; q < 6u; q++) {
+        var sum = 0.0;
+        for (var l = 0u; l < slices; l++) { sum += red[(l * p.units + u2) * 24u + q * 4u + s]; }
+        g[q] = sum;
+    }
+    let stream = s0 + s;
+    var gi_r: f32; var gi_z: f32; var gi_n: f32;
+    if (p.inp == 0u) {
+        let tok = min(hist[p.tok_off + stream], p.vocab - 1u);
+        let row = p.table_off + tok * H3;
+        gi_r = w[row + j2];
+        gi_z = w[row + H + j2];
+        gi_n = w[row + 2u * H + j2];
+    } else {
+        gi_r = g[0] + w[p.bih_off + j2];
+        gi_z = g[1] + w[p.bih_off + H + j2];
+        gi_n = g[2] + w[p.bih_off + 2u * H + j2];
+    }
+    let r = sigmoid(gi_r + g[3] + w[p.bhh_off + j2]);
+    let z = sigmoid(gi_z + g[4] + w[p.bhh_off + H + j2]);
+    let n = tanh_stable(gi_n + r * (g[5] + w[p.bhh_off + 2u * H + j2]));
+    let hprev = h_in[p.hprev_off + stream * H + j2];
+    h[p.hout_off + stream * H + j2] = (1.0 - z) * n + z * hprev;
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct HeadParams {
+    streams: u32,
+    hidden: u32,
+    vocab: u32,
+    wo_off: u32,   // W_oᵀ [H, V]
+    bo_off: u32,
+    h_off: u32,    // top layer's new state [S, H] in h
+    out_off: u32,  // output token row in hist
+    step: u32,     // step within the block; the global step adds ctl.base_step
+}
+
+// Host-written controls, the same for every step of a block.
+struct Controls {
+    seed_lo: u32,
+    seed_hi: u32,
+    base_step: u32,
+    top_k: u32,        // 0: off
+    temperature: f32,  // 0: argmax
+}
+
+@group(0) @binding(0) var<uniform> hp: HeadParams;
+@group(0) @binding(1) var<storage, read> hw: array<f32>;
+@group(0) @binding(2) var<storage, read> hh: array<f32>;
+@group(0) @binding(3) var<storage, read> ctl: Controls;
+@group(0) @binding(4) var<storage, read_write> scratch: array<f32>; // [S, 2V]
+@group(0) @binding(5) var<storage, read_write> hist_out: array<u32>;
+
+var<workgroup> part: array<f32, 256>;
+var<workgroup> pick: atomic<u32>;
+
+fn pcg(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// Uniform in [0, 1) from (seed, stream, step); mirrored by gruwave::sample::uniform.
+fn uniform01(stream: u32, step: u32) -> f32 {
+    let x = pcg(pcg(pcg(ctl.seed_lo ^ pcg(ctl.seed_hi)) + stream) + step);
+    return f32(x >> 8u) * (1.0 / 16777216.0);
+}
+
+fn tree_sum(tid: u32, v: f32) -> f32 {
+    part[tid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (tid < s) { part[tid] += part[tid + s]; }
+        workgroupBarrier();
+    }
+    let r = part[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn tree_max(tid: u32, v: f32) -> f32 {
+    part[tid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (tid < s) { part[tid] = max(part[tid], part[tid + s]); }
+        workgroupBarrier();
+    }
+    let r = part[0];
+    workgroupBarrier();
+    return r;
+}
+
+// One workgroup per stream: logits = W_o·h + b_o, then temperature, top-k and a draw by
+// inverse CDF (first v whose running sum of weights exceeds u·Σ weights).
+@compute @workgroup_size(256)
+fn sample_head(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let s = wid.x;
+    let H = hp.hidden;
+    let V = hp.vocab;
+    let base = 2u * s * V;   // logits
+    let wbase = base + V;    // weights
+    let lane = tid % 64u;
+    let sl = tid / 64u;
+    // Logits in chunks of 64, the H-long products split over 4 slices of threads.
+    for (var c = 0u; c < V; c += 64u) {
+        let v = c + lane;
+        var acc = 0.0;
+        if (v < V) {
+            for (var k = sl; k < H; k += 4u) { acc += hw[hp.wo_off + k * V + v] * hh[hp.h_off + s * H + k]; }
+        }
+        part[tid] = acc;
+        workgroupBarrier();
+        if (sl == 0u && v < V) {
+            scratch[base + v] = part[lane] + part[64u + lane] + part[128u + lane] + part[192u + lane] + hw[hp.bo_off + v];
+        }
+        workgroupBarrier();
+    }
+    storageBarrier();
+    // Max logit, lowest index first on ties (argmax and the softmax shift).
+    var m = -3.4e38;
+    for (var v = tid; v < V; v += 256u) { m = max(m, scratch[base + v]); }
+    m = tree_max(tid, m);
+    if (tid == 0u) { atomicStore(&pick, V); }
+    workgroupBarrier();
+    let temp = ctl.temperature;
+    if (temp <= 0.0) {
+        for (var v = tid; v < V; v += 256u) {
+            if (scratch[base + v] == m) { atomicMin(&pick, v); }
+        }
+        workgroupBarrier();
+        if (tid == 0u) { hist_out[hp.out_off + s] = atomicLoad(&pick); }
+        return;
+    }
+    // Weights exp((l - m) / T) into the second half of the stream's scratch row, zero
+    // outside the top k (ties broken by lower index).
+    let k = ctl.top_k;
+    var wsum = 0.0;
+    for (var v = tid; v < V; v += 256u) {
+        let l = scratch[base + v];
+        var keep = true;
+        if (k > 0u && k < V) {
+            var rank = 0u;
+            for (var q = 0u; q < V; q++) {
+                let o = scratch[base + q];
+                if (o > l || (o == l && q < v)) { rank++; }
+            }
+            keep = rank < k;
+        }
+        let wv = select(0.0, exp((l - m) / temp), keep);
+        scratch[wbase + v] = wv;
+        wsum += wv;
+    }
+    storageBarrier();
+    let total = tree_sum(tid, wsum);
+    let target_ = uniform01(s, ctl.base_step + hp.step) * total;
+    // Inclusive scan in chunks of 256; the thread whose interval holds the target picks.
+    var offset = 0.0;
+    for (var c = 0u; c < V; c += 256u) {
+        let v = c + tid;
+        var wv = 0.0;
+        if (v < V) { wv = scratch[wbase + v]; }
+        part[tid] = wv;
+        workgroupBarrier();
+        for (var d = 1u; d < 256u; d <<= 1u) {
+            var add = 0.0;
+            if (tid >= d) { add = part[tid - d]; }
+            workgroupBarrier();
+            part[tid] += add;
+            workgroupBarrier();
+        }
+        let incl = offset + part[tid];
+        let excl = incl - wv;
+        if (wv > 0.0 && excl <= target_ && target_ < incl) { atomicMin(&pick, v); }
+        offset += part[255];
+        workgroupBarrier();
+    }
+    workgroupBarrier();
+    if (tid == 0u) {
+        var t = atomicLoad(&pick);
+        if (t >= V) {
+            // Rounding put the target past the last weight: take the last kept token.
+            t = 0u;
+            for (var v = 0u; v < V; v++) { if (scratch[wbase + v] > 0.0) { t = v; } }
+        }
+        hist_out[hp.out_off + s] = t;
+    }
+}

@@ -1,0 +1,434 @@
+//! Autoregressive generation on the GPU for 1 to 1024 independent streams.
+//!
+//! Per token: one dispatch per layer (`sample_cell`) and one for head, softmax and draw
+//! (`sample_head`). Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
+//! step) and written to a history buffer; a block of steps is encoded per submit and the
+//! host reads back once per block, while the next block already runs.
+
+mod draw;
+
+pub use draw::{draw, edge_distance, uniform, weights};
+
+use crate::gpu::{Gpu, KernelTime, Profiler, Program, ProgramBuilder};
+use crate::kernels::{Buf, Epilogue, Kernels, Mat};
+use crate::model::{ParamKind, ParamLayout};
+use anyhow::{ensure, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const MAX_STREAMS: usize = 1024;
+/// The input of the first step when nothing primes the model: V/2, which for 256 mu-law
+/// codes is 128, silence.
+pub fn start_token(vocab: usize) -> u32 {
+    (vocab / 2) as u32
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleOptions {
+    /// Softmax temperature; 0 means argmax.
+    pub temperature: f32,
+    /// Keep only the k most likely tokens; 0 keeps all.
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        SampleOptions {
+            temperature: 1.0,
+            top_k: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// Offsets of one layer's tensors in the sampler's weight buffer.
+struct LayerOffsets {
+    wih_t: usize,
+    whh_t: usize,
+    bih: usize,
+    bhh: usize,
+}
+
+pub struct Sampler {
+    gpu: Arc<Gpu>,
+    kernels: Arc<Kernels>,
+    layout: ParamLayout,
+    streams: usize,
+    block: usize,
+    weights: wgpu::Buffer,
+    /// Ping-pong hidden states, each [L, S, H].
+    h: [wgpu::Buffer; 2],
+    /// Token history of a block: row 0 holds the inputs, row c+1 the draw of step c. [block+1, S]
+    hist: wgpu::Buffer,
+    carry: wgpu::Buffer,
+    ctl: wgpu::Buffer,
+    gen: Program,
+    staging: [wgpu::Buffer; 2],
+    /// Tokens drawn so far per stream: the step counter of the random numbers.
+    drawn: u64,
+    offsets: (Vec<LayerOffsets>, usize, usize, usize),
+    scratch: wgpu::Buffer,
+}
+
+fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; src.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = src[r * cols + c];
+        }
+    }
+    out
+}
+
+impl Sampler {
+    pub fn new(
+        gpu: &Arc<Gpu>,
+        kernels: &Arc<Kernels>,
+        layout: &ParamLayout,
+        params: &[f32],
+        streams: usize,
+    ) -> Result<Sampler> {
+        ensure!(
+            (1..=MAX_STREAMS).contains(&streams),
+            "streams must be between 1 and {MAX_STREAMS}, got {streams}"
+        );
+        ensure!(
+            params.len() == layout.total,
+            "parameter vector has the wrong length"
+        );
+        let c = layout.config;
+        let (v, h, nl) = (c.vocab, c.hidden, c.layers);
+        // Host-side repack: transposed weights so the GPU reads them coalesced.
+        let mut w: Vec<f32> = Vec::new();
+        let push = |w: &mut Vec<f32>, x: &[f32]| {
+            let at = w.len();
+            w.extend_from_slice(x);
+            w.resize(w.len().next_multiple_of(64), 0.0);
+            at
+        };
+        let mut layers = Vec::new();
+        for l in 0..nl {
+            let inp = c.layer_input(l);
+            let wih_t = push(
+                &mut w,
+                &transpose(layout.view(params, ParamKind::WeightIh(l)), 3 * h, inp),
+            );
+            let whh_t = push(
+                &mut w,
+                &transpose(layout.view(params, ParamKind::WeightHh(l)), 3 * h, h),
+            );
+            let bih = push(&mut w, layout.view(params, ParamKind::BiasIh(l)));
+            let bhh = push(&mut w, layout.view(params, ParamKind::BiasHh(l)));
+            layers.push(LayerOffsets {
+                wih_t,
+                whh_t,
+                bih,
+                bhh,
+            });
+        }
+        let wo_t = push(
+            &mut w,
+            &transpose(layout.view(params, ParamKind::HeadWeight), v, h),
+        );
+        let bo = push(&mut w, layout.view(params, ParamKind::HeadBias));
+        let table = push(&mut w, &vec![0.0; v * 3 * h]);
+        gpu.check_buffer_size("the sampler's weights", (w.len() * 4) as u64)?;
+        let weights = gpu.storage_from("sampler weights", &w);
+
+        // Layer 0's input projection for every token, once: embedding·W_ihᵀ + b_ih.
+        let pbuf = gpu.storage_from("params", params);
+        let mut pb = ProgramBuilder::new();
+        let pr = Buf {
+            id: pb.buffer(&pbuf),
+            len: params.len(),
+        };
+        let wb = Buf {
+            id: pb.buffer(&weights),
+            len: w.len(),
+        };
+        let e = c.embed;
+        kernels.record_gemm(
+            &mut pb,
+            v,
+            3 * h,
+            e,
+            Mat::rows(pr, layout.get(ParamKind::Embedding).offset, e),
+            Mat::transposed(pr, layout.get(ParamKind::WeightIh(0)).offset, e),
+            wb,
+            table,
+            3 * h,
+            Epilogue::Bias(pr, layout.get(ParamKind::BiasIh(0)).offset),
+        );
+        let prog = pb.build(gpu);
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        prog.encode(&mut enc, None);
+        gpu.queue.submit([enc.finish()]);
+
+        // Blocks of even length keep the ping-pong parity fixed at block starts.
+        let block = if streams >= 64 { 32 } else { 64 };
+        let state_bytes = (nl * streams * h * 4) as u64;
+        let hbufs = [
+            gpu.storage("sampler h0", state_bytes),
+            gpu.storage("sampler h1", state_bytes),
+        ];
+        let hist = gpu.storage("token history", ((block + 1) * streams * 4) as u64);
+        let carry = gpu.storage("token carry", (streams * 4) as u64);
+        let ctl = gpu.storage("sampler controls", 32);
+        let scratch = gpu.storage("sampler scratch", (2 * streams * v * 4) as u64);
+        let staging = [0, 1].map(|_| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("token readback"),
+                size: (block * streams * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
+        let mut s = Sampler {
+            gpu: gpu.clone(),
+            kernels: kernels.clone(),
+            layout: layout.clone(),
+            streams,
+            block,
+            weights,
+            h: hbufs,
+            hist,
+            carry,
+            ctl,
+            gen: ProgramBuilder::new().build(gpu),
+            staging,
+            drawn: 0,
+            offsets: (layers, wo_t, bo, table),
+            scratch,
+        };
+        s.gen = s.record(block, true);
+        s.reset(&[])?;
+        Ok(s)
+    }
+
+    /// Record `steps` steps; step c reads its input tokens from history row c. With `draw`,
+    /// the head writes row c+1; without, the steps only feed given tokens (priming).
+    fn record(&self, steps: usize, draw: bool) -> Program {
+        let c = self.layout.config;
+        let (v, h, nl, s) = (c.vocab, c.hidden, c.layers, self.streams);
+        let k = &self.kernels;
+        let mut pb = ProgramBuilder::new();
+        let wb = pb.buffer(&self.weights);
+        let hist = pb.buffer(&self.hist);
+        let hb = [pb.buffer(&self.h[0]), pb.buffer(&self.h[1])];
+        let ctl = pb.buffer(&self.ctl);
+        let scratch = pb.buffer(&self.scratch);
+        let (layers, wo_t, bo, table) = &self.offsets;
+        // Few streams: 8 units x 32 k-slices per workgroup; many: 32 units x 4 streams.
+        let (units, sb) = if s <= 2 { (8, 1) } else { (32, 4) };
+        let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
+        for step in 0..steps {
+            let (src, dst) = (hb[step % 2], hb[1 - step % 2]);
+            for (l, o) in layers.iter().enumerate() {
+                let inp = if l == 0 { 0 } else { c.layer_input(l) };
+                let p = [
+                    s,
+                    h,
+                    inp,
+                    units,
+                    sb,
+                    o.wih_t,
+                    o.whh_t,
+                    o.bih,
+                    o.bhh,
+                    *table,
+                    (l.max(1) - 1) * s * h,
+                    l * s * h,
+                    l * s * h,
+                    step * s,
+                    v,
+                ];
+                pb.dispatch(
+                    &k.sample_cell,
+                    &[wb, hist, src, dst],
+                    &p.map(|x| x as u32),
+                    grid,
+                );
+            }
+            if draw {
+                let p = [s, h, v, *wo_t, *bo, (nl - 1) * s * h, (step + 1) * s, step];
+                pb.dispatch(
+                    &k.sample_head,
+                    &[wb, dst, ctl, scratch, hist],
+                    &p.map(|x| x as u32),
+                    [s as u32, 1, 1],
+                );
+            }
+        }
+        if steps % 2 == 1 {
+            // Keep the state in h[0] between calls.
+            let bytes = self.h[0].size();
+            pb.copy(hb[1], 0, hb[0], 0, bytes);
+        }
+        // The last row becomes the next block's input row.
+        let row = (s * 4) as u64;
+        let carry = pb.buffer(&self.carry);
+        pb.copy(hist, steps as u64 * row, carry, 0, row);
+        pb.copy(carry, 0, hist, 0, row);
+        pb.build(&self.gpu)
+    }
+
+    pub fn streams(&self) -> usize {
+        self.streams
+    }
+
+    /// Dispatches per generated token step (all streams advance together).
+    pub fn dispatches_per_token(&self) -> usize {
+        self.layout.config.layers + 1
+    }
+
+    /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
+    /// if empty), and restart the random-number step counter.
+    pub fn reset(&mut self, tokens: &[u8]) -> Result<()> {
+        let zeros = vec![0u8; self.h[0].size() as usize];
+        self.gpu.queue.write_buffer(&self.h[0], 0, &zeros);
+        let last = tokens
+            .last()
+            .map_or(start_token(self.layout.config.vocab), |&t| t as u32);
+        self.write_row0(&vec![last; self.streams])?;
+        self.drawn = 0;
+        Ok(())
+    }
+
+    fn write_row0(&self, toks: &[u32]) -> Result<()> {
+        let v = self.layout.config.vocab as u32;
+        if let Some(bad) = toks.iter().find(|&&t| t >= v) {
+            anyhow::bail!("token {bad} is outside the model's vocabulary of {v}");
+        }
+        self.gpu
+            .queue
+            .write_buffer(&self.hist, 0, bytemuck::cast_slice(toks));
+        Ok(())
+    }
+
+    /// Run a token prefix through the network from a zero state, as a recording to be
+    /// continued: afterwards every stream's state has consumed all but the last prefix
+    /// token, which is the input of the first generated step.
+    pub fn prime(&mut self, tokens: &[u8]) -> Result<()> {
+        self.reset(&[])?;
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let body = &tokens[..tokens.len() - 1];
+        let mut feed = None;
+        for chunk in body.chunks(self.block) {
+            if feed.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
+                feed = Some((chunk.len(), self.record(chunk.len(), false)));
+            }
+            let rows: Vec<u32> = chunk
+                .iter()
+                .flat_map(|&t| std::iter::repeat_n(t as u32, self.streams))
+                .collect();
+            self.write_row0(&rows)?;
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            feed.as_ref().unwrap().1.encode(&mut enc, None);
+            self.gpu.queue.submit([enc.finish()]);
+        }
+        self.write_row0(&vec![*tokens.last().unwrap() as u32; self.streams])?;
+        self.gpu.wait()
+    }
+
+    /// Hidden state of every stream, `[L, S, H]`.
+    pub fn read_state(&self) -> Result<Vec<f32>> {
+        let n = (self.h[0].size() / 4) as usize;
+        self.gpu.read(&self.h[0], 0, n)
+    }
+
+    /// Time each kernel of one generation block (the state advances by one block).
+    pub fn profile_block(
+        &mut self,
+        opts: &SampleOptions,
+        prof: &mut Profiler,
+    ) -> Result<BTreeMap<String, KernelTime>> {
+        self.write_controls(opts);
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        self.gen.encode(&mut enc, Some(prof));
+        self.drawn += self.block as u64;
+        prof.finish(&self.gpu, enc)
+    }
+
+    /// Tokens per stream generated per submit.
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    fn write_controls(&self, opts: &SampleOptions) {
+        let ctl = [
+            opts.seed as u32,
+            (opts.seed >> 32) as u32,
+            self.drawn as u32,
+            opts.top_k as u32,
+            opts.temperature.to_bits(),
+        ];
+        self.gpu
+            .queue
+            .write_buffer(&self.ctl, 0, bytemuck::cast_slice(&ctl));
+    }
+
+    /// Generate `n` tokens per stream. `progress` gets the tokens done per stream so far.
+    pub fn generate(
+        &mut self,
+        n: usize,
+        opts: &SampleOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<u8>>> {
+        ensure!(
+            opts.temperature >= 0.0 && opts.temperature.is_finite(),
+            "temperature must be 0 or more"
+        );
+        let s = self.streams;
+        let mut out: Vec<Vec<u8>> = vec![Vec::with_capacity(n); s];
+        let blocks = n.div_ceil(self.block);
+        let bytes = (self.block * s * 4) as u64;
+        let mut pending: Option<(usize, wgpu::SubmissionIndex)> = None;
+        let mut collect = |sampler: &Self,
+                           (slot, idx): (usize, wgpu::SubmissionIndex),
+                           out: &mut Vec<Vec<u8>>|
+         -> Result<()> {
+            let toks: Vec<u32> =
+                sampler
+                    .gpu
+                    .map_read_after(&sampler.staging[slot], bytes, Some(idx))?;
+            for row in toks.chunks(s) {
+                for (stream, &t) in out.iter_mut().zip(row) {
+                    if stream.len() < n {
+                        stream.push(t as u8);
+                    }
+                }
+            }
+            progress(out[0].len());
+            Ok(())
+        };
+        for b in 0..blocks {
+            let ctl = [
+                opts.seed as u32,
+                (opts.seed >> 32) as u32,
+                self.drawn as u32,
+                opts.top_k as u32,
+                opts.temperature.to_bits(),
+            ];
+            self.gpu
+                .queue
+                .write_buffer(&self.ctl, 0, bytemuck::cast_slice(&ctl));
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            self.gen.encode(&mut enc, None);
+            enc.copy_buffer_to_buffer(&self.hist, (s * 4) as u64, &self.staging[b % 2], 0, bytes);
+            let idx = self.gpu.queue.submit([enc.finish()]);
+            self.drawn += self.block as u64;
+            // Read the previous block while this one runs.
+            if let Some(prev) = pending.take() {
+                collect(self, prev, &mut out)?;
+            }
+            pending = Some((b % 2, idx));
+        }
+        if let Some(prev) = pending {
+            collect(self, prev, &mut out)?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,291 @@
+//! The GPU sampler against the CPU reference and its CPU twin of the draw.
+
+mod common;
+use common::*;
+use gruwave::model::{ModelConfig, ParamKind, ParamLayout};
+use gruwave::reference;
+use gruwave::sample::{draw, edge_distance, uniform, SampleOptions, Sampler};
+use gruwave::train::Workspace;
+
+fn random_model(
+    rng: &mut TestRng,
+    v: usize,
+    e: usize,
+    h: usize,
+    l: usize,
+) -> (ParamLayout, Vec<f32>) {
+    let layout = ParamLayout::new(&ModelConfig::new(v, e, h, l).unwrap());
+    let mut p = vec![0.0f32; layout.total];
+    for en in &layout.entries {
+        for x in &mut p[en.offset..en.offset + en.len] {
+            *x = rng.uniform(-0.8, 0.8) as f32;
+        }
+    }
+    (layout, p)
+}
+
+/// One reference step per token: (logits, new state) from `state` after feeding `tok`.
+fn ref_step(layout: &ParamLayout, p: &[f64], tok: u32, state: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let f = reference::forward(layout, p, &[tok], &[0], 1, 1, state);
+    (f.logits, f.hn)
+}
+
+/// Generate on the GPU and replay each stream on the CPU with the same random numbers.
+/// Returns how many tokens were compared (a stream stops being compared once its random
+/// number lies within `margin` of a bin edge, where f32 rounding may legitimately differ).
+fn compare_with_reference(opts: SampleOptions, prime: &[u8], streams: usize, n: usize) -> usize {
+    let mut rng = TestRng(opts.seed ^ 99);
+    let (layout, p32) = random_model(&mut rng, 11, 5, 9, 2);
+    let p64: Vec<f64> = p32.iter().map(|&x| x as f64).collect();
+    let (gpu, k) = gpu();
+    let mut s = Sampler::new(&gpu, &k, &layout, &p32, streams).unwrap();
+    s.prime(prime).unwrap();
+    let got = s.generate(n, &opts, &mut |_| {}).unwrap();
+    let c = layout.config;
+    let gpu_state = s.read_state().unwrap();
+    let mut compared = 0;
+    for (stream, toks) in got.iter().enumerate() {
+        assert_eq!(toks.len(), n);
+        let mut state = vec![0.0; c.layers * c.hidden];
+        let mut input = gruwave::sample::start_token(c.vocab);
+        if let Some((&last, body)) = prime.split_last() {
+            for &t in body {
+                state = ref_step(&layout, &p64, t as u32, &state).1;
+            }
+            input = last as u32;
+        }
+        for (step, &t) in toks.iter().enumerate() {
+            let (logits, hn) = ref_step(&layout, &p64, input, &state);
+            let u = uniform(opts.seed, stream as u32, step as u32);
+            let near_edge = edge_distance(&logits, opts.temperature as f64, opts.top_k, u) < 1e-5;
+            let mut sorted = logits.clone();
+            sorted.sort_by(|a, b| b.partial_cmp(a).unwrap());
+            let tie = opts.temperature == 0.0 && sorted[0] - sorted[1] < 1e-5;
+            if near_edge || tie {
+                break;
+            }
+            let want = draw(&logits, opts.temperature as f64, opts.top_k, u);
+            assert_eq!(t as u32, want, "stream {stream} step {step} ({opts:?})");
+            compared += 1;
+            state = hn;
+            input = t as u32;
+            // (n is a whole number of generation blocks, so the GPU state is that of step n.)
+            if step + 1 == toks.len() {
+                // The whole stream matched: its final state must match too. (The last token
+                // is the next input, not yet consumed.)
+                for l in 0..c.layers {
+                    let h = c.hidden;
+                    let g = &gpu_state[(l * streams + stream) * h..(l * streams + stream + 1) * h];
+                    let e = rel_err(&to_f64(g), &state[l * h..(l + 1) * h]);
+                    assert!(
+                        e < 1e-5,
+                        "stream {stream} layer {l} final state: rel err {e:.2e}"
+                    );
+                }
+            }
+        }
+    }
+    compared
+}
+
+#[test]
+fn sampled_tokens_equal_the_reference_with_the_same_random_numbers() {
+    let opts = SampleOptions {
+        temperature: 1.0,
+        top_k: 0,
+        seed: 5,
+    };
+    let n = compare_with_reference(opts, &[3, 1, 4, 1, 5], 3, 64);
+    assert!(n >= 160, "only {n} of 192 tokens compared");
+    let opts = SampleOptions {
+        temperature: 0.7,
+        top_k: 4,
+        seed: 6,
+    };
+    let n = compare_with_reference(opts, &[2], 5, 64);
+    assert!(n >= 250, "only {n} of 320 tokens compared");
+}
+
+#[test]
+fn argmax_decoding_equals_the_reference() {
+    let opts = SampleOptions {
+        temperature: 0.0,
+        top_k: 0,
+        seed: 1,
+    };
+    let n = compare_with_reference(opts, &[7, 7, 2], 2, 64);
+    assert!(n >= 100, "only {n} of 128 tokens compared");
+}
+
+#[test]
+fn many_streams_use_the_wide_kernel_configuration_correctly() {
+    // More than 2 streams and a stream count that is not a multiple of 4.
+    let opts = SampleOptions {
+        temperature: 1.0,
+        top_k: 0,
+        seed: 17,
+    };
+    let n = compare_with_reference(opts, &[1, 2, 3], 7, 64);
+    assert!(n >= 350, "only {n} of 448 tokens compared");
+}
+
+#[test]
+fn temperature_near_zero_behaves_as_argmax() {
+    let mut rng = TestRng(4);
+    let (layout, p) = random_model(&mut rng, 11, 5, 9, 2);
+    let (gpu, k) = gpu();
+    let mut s = Sampler::new(&gpu, &k, &layout, &p, 2).unwrap();
+    s.prime(&[1, 2]).unwrap();
+    let a = s
+        .generate(
+            60,
+            &SampleOptions {
+                temperature: 0.0,
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    s.prime(&[1, 2]).unwrap();
+    let b = s
+        .generate(
+            60,
+            &SampleOptions {
+                temperature: 1e-5,
+                seed: 3,
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn seeds_give_different_outputs_and_repeat_exactly() {
+    let mut rng = TestRng(8);
+    let (layout, p) = random_model(&mut rng, 11, 5, 9, 1);
+    let (gpu, k) = gpu();
+    let mut s = Sampler::new(&gpu, &k, &layout, &p, 2).unwrap();
+    let run = |s: &mut Sampler, seed| {
+        s.prime(&[]).unwrap();
+        s.generate(
+            100,
+            &SampleOptions {
+                seed,
+                ..Default::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap()
+    };
+    let a = run(&mut s, 1);
+    assert_eq!(a, run(&mut s, 1), "same seed, same output");
+    assert_ne!(a, run(&mut s, 2), "different seeds differ");
+    assert_ne!(a[0], a[1], "streams differ");
+}
+
+/// Priming runs the prefix through the sampler's own step kernels; the resulting state
+/// must equal the training forward pass over the same tokens.
+#[test]
+fn priming_equals_the_training_forward() {
+    let mut rng = TestRng(12);
+    let (layout, p) = random_model(&mut rng, 11, 5, 9, 2);
+    let prime: Vec<u8> = (0..150).map(|_| rng.below(11) as u8).collect();
+    let (gpu, k) = gpu();
+    let mut s = Sampler::new(&gpu, &k, &layout, &p, 3).unwrap();
+    s.prime(&prime).unwrap();
+    let got = s.read_state().unwrap();
+    // The training forward over all but the last prefix token (the next step's input).
+    let t = prime.len() - 1;
+    let params = gpu.storage_from("params", &p);
+    let ws = Workspace::new(&gpu, &k, &layout, &params, None, 1, t).unwrap();
+    let window: Vec<u32> = prime.iter().map(|&x| x as u32).collect();
+    ws.upload_tokens(&window).unwrap();
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    ws.forward.encode(&mut enc, None);
+    gpu.queue.submit([enc.finish()]);
+    let want = ws.read_state().unwrap();
+    let h = layout.config.hidden;
+    for l in 0..layout.config.layers {
+        for st in 0..3 {
+            let g = &got[(l * 3 + st) * h..(l * 3 + st + 1) * h];
+            let w = &want[l * h..(l + 1) * h];
+            let e = rel_err(&to_f64(g), &to_f64(w));
+            assert!(e < 1e-5, "layer {l} stream {st}: rel err {e:.2e}");
+        }
+    }
+}
+
+/// A model whose logits do not depend on the input: many draws follow softmax(b / T).
+#[test]
+fn draws_follow_the_softmax_by_chi_square() {
+    let layout = ParamLayout::new(&ModelConfig::new(8, 2, 3, 1).unwrap());
+    let mut p = vec![0.0f32; layout.total];
+    let bias = [0.3f32, -1.0, 1.2, 0.0, 0.5, -0.4, 2.0, -2.5];
+    layout
+        .view_mut(&mut p, ParamKind::HeadBias)
+        .copy_from_slice(&bias);
+    let (gpu, k) = gpu();
+    let mut s = Sampler::new(&gpu, &k, &layout, &p, 64).unwrap();
+    for (temperature, top_k) in [(1.0f32, 0usize), (0.8, 5)] {
+        s.prime(&[]).unwrap();
+        let out = s
+            .generate(
+                160,
+                &SampleOptions {
+                    temperature,
+                    top_k,
+                    seed: 21,
+                },
+                &mut |_| {},
+            )
+            .unwrap();
+        let mut counts = [0f64; 8];
+        for t in out.iter().flatten() {
+            counts[*t as usize] += 1.0;
+        }
+        let total: f64 = counts.iter().sum();
+        let logits: Vec<f64> = bias.iter().map(|&b| b as f64).collect();
+        let w = gruwave::sample::weights(&logits, temperature as f64, top_k).unwrap();
+        let z: f64 = w.iter().sum();
+        let mut chi2 = 0.0;
+        let mut df = -1.0;
+        for (c, wi) in counts.iter().zip(&w) {
+            if *wi == 0.0 {
+                assert_eq!(*c, 0.0, "a token outside the top k was drawn");
+                continue;
+            }
+            let e = total * wi / z;
+            chi2 += (c - e) * (c - e) / e;
+            df += 1.0;
+        }
+        // 99.9th percentile of chi-square with 7 (or 4) degrees of freedom.
+        let crit = if df == 7.0 { 24.32 } else { 18.47 };
+        assert!(
+            chi2 < crit,
+            "T={temperature} k={top_k}: chi2 {chi2:.2} over {df} df, counts {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let mut rng = TestRng(1);
+    let (layout, p) = random_model(&mut rng, 11, 5, 9, 1);
+    let (gpu, k) = gpu();
+    assert!(Sampler::new(&gpu, &k, &layout, &p, 0).is_err());
+    assert!(Sampler::new(&gpu, &k, &layout, &p, 2000).is_err());
+    let mut s = Sampler::new(&gpu, &k, &layout, &p, 1).unwrap();
+    assert!(s.prime(&[200]).is_err(), "token beyond the vocabulary");
+    assert!(s
+        .generate(
+            5,
+            &SampleOptions {
+                temperature: -1.0,
+                ..Default::default()
+            },
+            &mut |_| {}
+        )
+        .is_err());
+}
