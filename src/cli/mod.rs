@@ -50,7 +50,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format(|buf, record| {
-            let level = record.level().to_string().to_lowercase();
+            let level = match record.level() {
+                log::Level::Warn => "warning".to_string(),
+                l => l.to_string().to_lowercase(),
+            };
             writeln!(buf, "{level}: {}", record.args())
         })
         .init();

@@ -5,13 +5,14 @@ use super::{human_duration, Audio, EXIT_INTERRUPTED};
 use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE, PRESETS};
 use crate::plot::{plot_metrics, PLOT_FILE};
 use crate::train::metrics::{read_metrics, write_metrics, MetricsRow, METRICS_FILE};
+use crate::train::preview::{preview_name, write_preview};
 use crate::train::session::{RunConfig, Session, MODEL_FILE, STATE_FILE};
 use crate::train::state::TrainerState;
 use crate::{Gpu, Kernels, TrainOptions};
 use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
@@ -92,6 +93,9 @@ pub struct TrainArgs {
     /// Start from the weights in this model.safetensors (gruwave's or a PyTorch state_dict)
     #[arg(long, value_name = "FILE")]
     pub init: Option<PathBuf>,
+    /// Seconds of audio generated at each checkpoint, as sample_step{N}.wav (0: none) [default: 4; 1 on a software adapter]
+    #[arg(long, value_name = "S")]
+    pub sample_seconds: Option<f64>,
     /// Replace a run already in the output folder
     #[arg(long)]
     pub force: bool,
@@ -123,6 +127,8 @@ pub(crate) struct Outcome {
     pub interrupted: bool,
     pub seconds: f64,
     pub skipped_note: Option<String>,
+    /// The last generated preview.
+    pub preview: Option<PathBuf>,
 }
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
@@ -156,6 +162,9 @@ pub(crate) fn print_outcome(o: &Outcome) {
     println!("metrics:  {}", o.out.join(METRICS_FILE).display());
     if o.out.join(PLOT_FILE).exists() {
         println!("plot:     {}", o.out.join(PLOT_FILE).display());
+    }
+    if let Some(p) = &o.preview {
+        println!("listen:   {}", p.display());
     }
     if o.interrupted {
         println!(
@@ -364,6 +373,21 @@ fn fresh_run(
     })
 }
 
+/// Removes what an earlier run wrote to `out` (for --force), so no stale file remains.
+fn clear_run(out: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let ours = [MODEL_FILE, STATE_FILE, METRICS_FILE, PLOT_FILE].contains(&name.as_ref())
+            || (name.starts_with("sample_step") && name.ends_with(".wav"));
+        if ours {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("{}: cannot remove", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// "tiny (V=256 E=32 H=64 L=1)", or "custom (...)".
 pub(crate) fn model_name(m: &ModelConfig) -> String {
     let name = PRESETS
@@ -469,6 +493,9 @@ pub(crate) fn train(
             data,
             valid,
         } => {
+            if args.force {
+                clear_run(&out)?;
+            }
             let run = fresh_run(args, gpu, init.as_ref(), sample_rate, data, valid)?;
             let params = init.map(|c| c.params);
             let s = Session::start(gpu, kernels, run, &audio.train, &audio.valid, params)?;
@@ -512,6 +539,7 @@ pub(crate) fn train(
             interrupted: false,
             seconds: 0.0,
             skipped_note: audio.skipped_note(),
+            preview: None,
         });
     }
     eprintln!(
@@ -558,14 +586,50 @@ pub(crate) fn train(
         })?;
         Ok(nats.map(|n| n / LN2))
     };
-    let checkpoint = |session: &Session, rows: &[MetricsRow], progress: &Progress| -> Result<()> {
-        progress.bar.set_message("saving a checkpoint");
-        session.save(&out, elapsed(session))?;
+    let sample_seconds = args
+        .sample_seconds
+        .unwrap_or(if gpu.is_software() { 1.0 } else { 4.0 });
+    ensure!(
+        sample_seconds >= 0.0 && sample_seconds.is_finite(),
+        "--sample-seconds must be 0 or more"
+    );
+    let mut preview = None;
+    let write_curves = |rows: &[MetricsRow]| -> Result<()> {
         write_metrics(&out.join(METRICS_FILE), rows)?;
         if !rows.is_empty() {
             if let Err(e) = plot_metrics(&out.join(PLOT_FILE), rows, &title) {
                 log::warn!("{e:#}");
             }
+        }
+        Ok(())
+    };
+    let mut checkpoint = |session: &Session,
+                          rows: &[MetricsRow],
+                          progress: &Progress,
+                          with_preview: bool|
+     -> Result<()> {
+        progress.bar.set_message("saving a checkpoint");
+        let state = session.save(&out, elapsed(session))?;
+        write_curves(rows)?;
+        if with_preview && sample_seconds > 0.0 {
+            let path = out.join(preview_name(state.step));
+            let total = (sample_seconds * run.sample_rate as f64).round() as usize;
+            write_preview(
+                gpu,
+                kernels,
+                &session.trainer.layout,
+                &state.params,
+                run.sample_rate,
+                sample_seconds,
+                run.seed.wrapping_add(state.step),
+                &path,
+                &mut |done| {
+                    progress
+                        .bar
+                        .set_message(format!("generating {done}/{total} samples"))
+                },
+            )?;
+            preview = Some(path);
         }
         Ok(())
     };
@@ -605,7 +669,7 @@ pub(crate) fn train(
         row.elapsed_s = elapsed(&session);
         rows.push(row);
         if every(run.checkpoint_every, step) {
-            checkpoint(&session, &rows, &progress)?;
+            checkpoint(&session, &rows, &progress, true)?;
             saved_at = Some(step);
         }
 
@@ -627,23 +691,25 @@ pub(crate) fn train(
 
     let step = session.step_count();
     // A run stopped by Ctrl-C saves at once; the final validation can wait for the resume.
+    let mut validated_late = false;
     if !stopped_by_ctrl_c {
         if let Some(last) = rows
             .last_mut()
             .filter(|r| r.step == step && r.valid_bits.is_none())
         {
             last.valid_bits = validate(&session, &progress)?;
+            validated_late = true;
+            if let Some(v) = last.valid_bits {
+                progress.line(&format!("step {step}: valid {v:.3} bits/sample"));
+            }
         }
     }
     if saved_at != Some(step) {
-        checkpoint(&session, &rows, &progress)?;
+        checkpoint(&session, &rows, &progress, !stopped_by_ctrl_c)?;
+    } else if validated_late {
+        write_curves(&rows)?;
     }
     progress.bar.finish_and_clear();
-    if let Some(v) = rows.last().and_then(|r| r.valid_bits) {
-        if !stopped_by_ctrl_c {
-            progress.line(&format!("step {step}: valid {v:.3} bits/sample"));
-        }
-    }
     Ok(Outcome {
         out,
         steps: step,
@@ -652,5 +718,6 @@ pub(crate) fn train(
         interrupted: stopped_by_ctrl_c,
         seconds: started.elapsed().as_secs_f64(),
         skipped_note: audio.skipped_note(),
+        preview,
     })
 }

@@ -3,6 +3,7 @@
 pub mod eval;
 pub mod metrics;
 mod optim;
+pub mod preview;
 pub mod session;
 pub mod state;
 mod workspace;
