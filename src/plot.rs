@@ -55,7 +55,7 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("{e}");
     let steps: Vec<f64> = rows.iter().map(|r| r.step as f64).collect();
     let train: Vec<f64> = rows.iter().map(|r| r.train_bits).collect();
-    let smooth = moving_average(&train, (rows.len() / 40).max(1));
+    let smooth = moving_average(&train, (rows.len() / 25).max(1));
     let valid: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| r.valid_bits.map(|v| (r.step as f64, v)))
@@ -88,7 +88,8 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
         .y_desc("bits per sample")
         .label_style((font, 16))
         .axis_desc_style((font, 18))
-        .light_line_style(RGBColor(235, 235, 235))
+        .max_light_lines(2)
+        .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(210, 210, 210))
         .y_label_formatter(&|y| format!("{y:.2}"))
         .x_label_formatter(&|x| format!("{x:.0}"))

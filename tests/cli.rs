@@ -408,3 +408,27 @@ fn data_shorter_than_one_batch() {
         &["shorter than one window", "129 tokens"],
     );
 }
+
+#[test]
+fn init_starts_from_given_weights_of_the_right_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("tune.wav");
+    music_wav(&wav, 0.5, 16000);
+    let model = dir.path().join("start.safetensors");
+    let layout = ParamLayout::new(&Preset::by_name("tiny").unwrap().model);
+    save_model(&model, &layout, &init_params(&layout, 3), 16000).unwrap();
+    let out = dir.path().join("run");
+    let mut args = train_args(s(&wav), s(&out), "1");
+    args.extend(["--init", s(&model)]);
+    ok(&args);
+    // The flags may not ask for another shape than the model has.
+    let other = dir.path().join("run2");
+    args[3] = s(&other);
+    args[7] = "small";
+    let o = run(&args);
+    let (_, err) = text(&o);
+    assert!(
+        o.status.code() == Some(1) && err.contains("the --init model has shape"),
+        "{err}"
+    );
+}

@@ -31,8 +31,8 @@ const DEFAULT_VALID_FRACTION: f64 = 0.1;
     gruwave train --resume runs/piano --steps 10000\n\n\
     The output folder gets model.safetensors (PyTorch state_dict names), \
     trainer_state.safetensors (everything --resume needs to continue exactly), \
-    metrics.csv and training.png. Ctrl-C saves a checkpoint and stops; \
-    --resume continues from it.")]
+    metrics.csv, training.png, and at each checkpoint a few seconds of generated audio \
+    (sample_step{N}.wav). Ctrl-C saves a checkpoint and stops; --resume continues from it.")]
 pub struct TrainArgs {
     /// WAV files or folders (searched recursively) [default: the clips bundled in assets/]
     pub data: Vec<PathBuf>,
@@ -75,7 +75,7 @@ pub struct TrainArgs {
     /// Seed of the initial weights [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Fraction of the files held out for validation when --valid is not given [default: 0.1]
+    /// Fraction of the files held out for validation when --valid is not given (of a single file: its tail) [default: 0.1]
     #[arg(long)]
     pub valid_fraction: Option<f64>,
     /// Validate every N steps, and at the end (0: only at the end) [default: 200]
