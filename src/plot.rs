@@ -71,7 +71,8 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
         .max(lo + 0.1);
     let pad = (hi - lo) * 0.08;
     let (y0, y1) = ((lo - pad).max(0.0), hi + pad);
-    let x1 = steps.last().copied().unwrap_or(1.0).max(1.0);
+    // A little room on the right, so the last validation point is drawn whole.
+    let x1 = steps.last().copied().unwrap_or(1.0).max(1.0) * 1.02;
 
     let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;

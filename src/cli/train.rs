@@ -577,14 +577,20 @@ pub(crate) fn train(
     let mut saved_at = None;
     let mut stopped_by_ctrl_c = false;
 
-    let validate = |session: &Session, progress: &Progress| -> Result<Option<f64>> {
+    // Validation bits/sample, and a note of how long it took (to help choose --valid-every).
+    let validate = |session: &Session, progress: &Progress| -> Result<Option<(f64, String)>> {
         let steps = session.evaluator().map_or(0, |e| e.passes());
+        let t0 = Instant::now();
         let nats = session.validate(&mut |done| {
             progress
                 .bar
                 .set_message(format!("validating {done}/{steps}"));
         })?;
-        Ok(nats.map(|n| n / LN2))
+        let took = format!(
+            "validated in {}",
+            human_duration(t0.elapsed().as_secs_f64())
+        );
+        Ok(nats.map(|n| (n / LN2, took)))
     };
     let sample_seconds = args
         .sample_seconds
@@ -657,10 +663,10 @@ pub(crate) fn train(
             elapsed_s: 0.0,
         };
         if every(run.valid_every, step) {
-            row.valid_bits = validate(&session, &progress)?;
-            if let Some(v) = row.valid_bits {
+            if let Some((v, took)) = validate(&session, &progress)? {
+                row.valid_bits = Some(v);
                 progress.line(&format!(
-                    "step {step}: train {:.3} bits/sample (mean of the last {}), valid {v:.3} bits/sample",
+                    "step {step}: train {:.3} bits/sample (mean of the last {}), valid {v:.3} bits/sample ({took})",
                     recent.mean_bits(),
                     recent.window.len()
                 ));
@@ -697,10 +703,10 @@ pub(crate) fn train(
             .last_mut()
             .filter(|r| r.step == step && r.valid_bits.is_none())
         {
-            last.valid_bits = validate(&session, &progress)?;
-            validated_late = true;
-            if let Some(v) = last.valid_bits {
-                progress.line(&format!("step {step}: valid {v:.3} bits/sample"));
+            if let Some((v, took)) = validate(&session, &progress)? {
+                last.valid_bits = Some(v);
+                validated_late = true;
+                progress.line(&format!("step {step}: valid {v:.3} bits/sample ({took})"));
             }
         }
     }
