@@ -1,6 +1,6 @@
-// Autoregressive generation: one dispatch per layer per token (sample_cell) and one for
-// head + softmax + draw (sample_head). Weights are stored transposed ([in, 3H], [H, V]) so
-// neighbouring threads read neighbouring addresses. Layer 0 reads its input projection
+// Autoregressive generation: per token, one dispatch per layer (sample_cell), one for the
+// head's logits (sample_logits) and one for softmax + draw (sample_draw). GRU weights are
+// stored transposed ([in, 3H]) so neighbouring threads read neighbouring addresses. Layer 0 reads its input projection
 // from a table computed once (embedding·W_ihᵀ + b_ih), which is exact.
 // Tokens are drawn with a counter-based hash of (seed, stream, step): no host round trip.
 
@@ -28,7 +28,7 @@ struct CellParams {
 @group(0) @binding(3) var<storage, read> h_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> h: array<f32>;
 
-var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][4 streams]
+var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][sb streams]
 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
@@ -80,7 +80,18 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
             }
         }
     }
-    for (var i = 0u; i < 24u; i++) { red[(sl * p.units + u) * 24u + i] = acc[i]; }
+    // Partial sums of every slice, then a tree over the slices (all threads take part; the
+    // order is fixed, so results are deterministic). Layout: red[slice][unit][gate][stream].
+    let width = p.units * 6u * p.sb;
+    for (var q = 0u; q < 6u; q++) {
+        for (var s = 0u; s < 4u; s++) {
+            if (s < p.sb) { red[sl * width + (u * 6u + q) * p.sb + s] = acc[q * 4u + s]; }
+        }
+    }
+    for (var stride = slices / 2u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        for (var i = tid; i < stride * width; i += 256u) { red[i] += red[i + stride * width]; }
+    }
     workgroupBarrier();
     if (tid >= p.units * ns) { return; }
     let u2 = tid % p.units;
@@ -88,11 +99,7 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
     let j2 = wid.x * p.units + u2;
     if (j2 >= H) { return; }
     var g: array<f32, 6>;
-    for (var q = 0u; q < 6u; q++) {
-        var sum = 0.0;
-        for (var l = 0u; l < slices; l++) { sum += red[(l * p.units + u2) * 24u + q * 4u + s]; }
-        g[q] = sum;
-    }
+    for (var q = 0u; q < 6u; q++) { g[q] = red[(u2 * 6u + q) * p.sb + s]; }
     let stream = s0 + s;
     var gi_r: f32; var gi_z: f32; var gi_n: f32;
     if (p.inp == 0u) {
@@ -114,14 +121,66 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
 }
 
 // ---------------------------------------------------------------------------------------
+// Head, split so that one stream's logits spread over many workgroups:
+// sample_logits: logits[s, v] = W_o[v]·h_top[s] + b_o[v]; 8 logits x 32 k-lanes per
+// workgroup, up to 4 streams each, W_o in its own [V, H] layout (lanes read along k).
 
-struct HeadParams {
+struct LogitParams {
     streams: u32,
     hidden: u32,
     vocab: u32,
-    wo_off: u32,   // W_oᵀ [H, V]
+    wo_off: u32,   // W_o [V, H]
     bo_off: u32,
-    h_off: u32,    // top layer's new state [S, H] in h
+    h_off: u32,    // top layer's new state [S, H] in lh
+    sb: u32,       // streams per workgroup (<= 4)
+}
+
+@group(0) @binding(0) var<uniform> lp: LogitParams;
+@group(0) @binding(1) var<storage, read> lw: array<f32>;
+@group(0) @binding(2) var<storage, read> lh: array<f32>;
+@group(0) @binding(3) var<storage, read_write> logits_out: array<f32>; // [S, 2V]: logits, weights
+
+var<workgroup> lred: array<f32, 1024>; // [8 logits][4 streams][32 lanes]
+
+@compute @workgroup_size(256)
+fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = lp.hidden;
+    let li = tid / 32u;
+    let lane = tid % 32u;
+    let v = wid.x * 8u + li;
+    let s0 = wid.y * lp.sb;
+    let ns = min(lp.sb, lp.streams - s0);
+    var acc = vec4<f32>(0.0);
+    if (v < lp.vocab) {
+        for (var k = lane; k < H; k += 32u) {
+            let wv = lw[lp.wo_off + v * H + k];
+            for (var s = 0u; s < 4u; s++) {
+                if (s < ns) { acc[s] += wv * lh[lp.h_off + (s0 + s) * H + k]; }
+            }
+        }
+    }
+    for (var s = 0u; s < 4u; s++) { lred[(li * 4u + s) * 32u + lane] = acc[s]; }
+    for (var stride = 16u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        if (lane < stride) {
+            for (var s = 0u; s < 4u; s++) {
+                lred[(li * 4u + s) * 32u + lane] += lred[(li * 4u + s) * 32u + lane + stride];
+            }
+        }
+    }
+    workgroupBarrier();
+    if (lane < ns && v < lp.vocab) {
+        let s = lane;
+        logits_out[(s0 + s) * 2u * lp.vocab + v] = lred[(li * 4u + s) * 32u] + lw[lp.bo_off + v];
+    }
+}
+
+// sample_draw: one workgroup per stream: temperature, top-k and a draw by inverse CDF
+// (the first v whose running sum of weights exceeds u·Σ weights), or argmax at T = 0.
+
+struct DrawParams {
+    streams: u32,
+    vocab: u32,
     out_off: u32,  // output token row in hist
     step: u32,     // step within the block; the global step adds ctl.base_step
 }
@@ -135,12 +194,10 @@ struct Controls {
     temperature: f32,  // 0: argmax
 }
 
-@group(0) @binding(0) var<uniform> hp: HeadParams;
-@group(0) @binding(1) var<storage, read> hw: array<f32>;
-@group(0) @binding(2) var<storage, read> hh: array<f32>;
-@group(0) @binding(3) var<storage, read> ctl: Controls;
-@group(0) @binding(4) var<storage, read_write> scratch: array<f32>; // [S, 2V]
-@group(0) @binding(5) var<storage, read_write> hist_out: array<u32>;
+@group(0) @binding(0) var<uniform> hp: DrawParams;
+@group(0) @binding(1) var<storage, read> ctl: Controls;
+@group(0) @binding(2) var<storage, read_write> scratch: array<f32>; // [S, 2V]
+@group(0) @binding(3) var<storage, read_write> hist_out: array<u32>;
 
 var<workgroup> part: array<f32, 256>;
 var<workgroup> pick: atomic<u32>;
@@ -181,32 +238,12 @@ fn tree_max(tid: u32, v: f32) -> f32 {
     return r;
 }
 
-// One workgroup per stream: logits = W_o·h + b_o, then temperature, top-k and a draw by
-// inverse CDF (first v whose running sum of weights exceeds u·Σ weights).
 @compute @workgroup_size(256)
-fn sample_head(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn sample_draw(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let s = wid.x;
-    let H = hp.hidden;
     let V = hp.vocab;
     let base = 2u * s * V;   // logits
     let wbase = base + V;    // weights
-    let lane = tid % 64u;
-    let sl = tid / 64u;
-    // Logits in chunks of 64, the H-long products split over 4 slices of threads.
-    for (var c = 0u; c < V; c += 64u) {
-        let v = c + lane;
-        var acc = 0.0;
-        if (v < V) {
-            for (var k = sl; k < H; k += 4u) { acc += hw[hp.wo_off + k * V + v] * hh[hp.h_off + s * H + k]; }
-        }
-        part[tid] = acc;
-        workgroupBarrier();
-        if (sl == 0u && v < V) {
-            scratch[base + v] = part[lane] + part[64u + lane] + part[128u + lane] + part[192u + lane] + hw[hp.bo_off + v];
-        }
-        workgroupBarrier();
-    }
-    storageBarrier();
     // Max logit, lowest index first on ties (argmax and the softmax shift).
     var m = -3.4e38;
     for (var v = tid; v < V; v += 256u) { m = max(m, scratch[base + v]); }

@@ -6,6 +6,7 @@
 
 pub mod audio;
 pub mod bench;
+pub mod cli;
 pub mod codec;
 pub mod data;
 pub mod fsutil;

@@ -43,7 +43,8 @@ pub struct Kernels {
     pub embed_backward: Arc<Kernel>,
     pub adam: Arc<Kernel>,
     pub sample_cell: Arc<Kernel>,
-    pub sample_head: Arc<Kernel>,
+    pub sample_logits: Arc<Kernel>,
+    pub sample_draw: Arc<Kernel>,
 }
 
 fn module(gpu: &Gpu, file: &str) -> wgpu::ShaderModule {
@@ -94,7 +95,8 @@ impl Kernels {
             embed_backward: Kernel::new(gpu, &emb, "embed_backward", &[R, R, W]),
             adam: Kernel::new(gpu, &adam, "adam", &[R, R, W, W, W]),
             sample_cell: Kernel::new(gpu, &sample, "sample_cell", &[R, R, R, W]),
-            sample_head: Kernel::new(gpu, &sample, "sample_head", &[R, R, R, W, W]),
+            sample_logits: Kernel::new(gpu, &sample, "sample_logits", &[R, R, W]),
+            sample_draw: Kernel::new(gpu, &sample, "sample_draw", &[R, W, W]),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Autoregressive generation on the GPU for 1 to 1024 independent streams.
 //!
-//! Per token: one dispatch per layer (`sample_cell`) and one for head, softmax and draw
-//! (`sample_head`). Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
+//! Per token: one dispatch per layer (`sample_cell`), one for the head's logits spread over
+//! many workgroups (`sample_logits`) and one for softmax and draw (`sample_draw`). Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
 //! step) and written to a history buffer; a block of steps is encoded per submit and the
 //! host reads back once per block, while the next block already runs.
 
@@ -127,10 +127,7 @@ impl Sampler {
                 bhh,
             });
         }
-        let wo_t = push(
-            &mut w,
-            &transpose(layout.view(params, ParamKind::HeadWeight), v, h),
-        );
+        let wo = push(&mut w, layout.view(params, ParamKind::HeadWeight));
         let bo = push(&mut w, layout.view(params, ParamKind::HeadBias));
         let table = push(&mut w, &vec![0.0; v * 3 * h]);
         gpu.check_buffer_size("the sampler's weights", (w.len() * 4) as u64)?;
@@ -198,7 +195,7 @@ impl Sampler {
             gen: ProgramBuilder::new().build(gpu),
             staging,
             drawn: 0,
-            offsets: (layers, wo_t, bo, table),
+            offsets: (layers, wo, bo, table),
             scratch,
         };
         s.gen = s.record(block, true);
@@ -218,7 +215,7 @@ impl Sampler {
         let hb = [pb.buffer(&self.h[0]), pb.buffer(&self.h[1])];
         let ctl = pb.buffer(&self.ctl);
         let scratch = pb.buffer(&self.scratch);
-        let (layers, wo_t, bo, table) = &self.offsets;
+        let (layers, wo, bo, table) = &self.offsets;
         // Few streams: 8 units x 32 k-slices per workgroup; many: 32 units x 4 streams.
         let (units, sb) = if s <= 2 { (8, 1) } else { (32, 4) };
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
@@ -251,10 +248,19 @@ impl Sampler {
                 );
             }
             if draw {
-                let p = [s, h, v, *wo_t, *bo, (nl - 1) * s * h, (step + 1) * s, step];
+                let sbl = s.min(4);
+                let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl];
+                let lgrid = [v.div_ceil(8) as u32, s.div_ceil(sbl) as u32, 1];
                 pb.dispatch(
-                    &k.sample_head,
-                    &[wb, dst, ctl, scratch, hist],
+                    &k.sample_logits,
+                    &[wb, dst, scratch],
+                    &p.map(|x| x as u32),
+                    lgrid,
+                );
+                let p = [s, v, (step + 1) * s, step];
+                pb.dispatch(
+                    &k.sample_draw,
+                    &[ctl, scratch, hist],
                     &p.map(|x| x as u32),
                     [s as u32, 1, 1],
                 );
@@ -279,7 +285,7 @@ impl Sampler {
 
     /// Dispatches per generated token step (all streams advance together).
     pub fn dispatches_per_token(&self) -> usize {
-        self.layout.config.layers + 1
+        self.layout.config.layers + 2
     }
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
