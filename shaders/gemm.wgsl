@@ -84,3 +84,70 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
     }
 }
+
+// The same product with a 128x128 tile, 8x8 outputs per thread and K in chunks of 8: more
+// arithmetic per shared-memory load, for shapes that still give the GPU enough tiles.
+const BIG: u32 = 128u;
+const BBK: u32 = 8u;
+
+var<workgroup> Ab: array<f32, 1024>; // [BBK][BIG]
+var<workgroup> Bb: array<f32, 1024>; // [BBK][BIG]
+
+@compute @workgroup_size(16, 16)
+fn gemm_big(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let tx = lid.x;
+    let ty = lid.y;
+    let tid = ty * 16u + tx;
+    let row0 = wid.y * BIG;
+    let col0 = wid.x * BIG;
+    var acc: array<vec4<f32>, 16>; // row r: acc[2r] columns 0-3, acc[2r+1] columns 4-7
+    for (var r = 0u; r < 16u; r++) {
+        acc[r] = vec4<f32>(0.0);
+    }
+    let a_k_fast = p.a_cs == 1u;
+    let b_j_fast = p.b_cs == 1u;
+    for (var k0 = 0u; k0 < p.k; k0 += BBK) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = tid + r * 256u;
+            var i: u32; var kk: u32;
+            if (a_k_fast) { kk = e % BBK; i = e / BBK; } else { i = e % BIG; kk = e / BIG; }
+            var va = 0.0;
+            if (row0 + i < p.m && k0 + kk < p.k) {
+                va = a[p.a_off + (row0 + i) * p.a_rs + (k0 + kk) * p.a_cs];
+            }
+            Ab[kk * BIG + i] = va;
+            var j: u32; var kb: u32;
+            if (b_j_fast) { j = e % BIG; kb = e / BIG; } else { kb = e % BBK; j = e / BBK; }
+            var vb = 0.0;
+            if (col0 + j < p.n && k0 + kb < p.k) {
+                vb = b[p.b_off + (k0 + kb) * p.b_rs + (col0 + j) * p.b_cs];
+            }
+            Bb[kb * BIG + j] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BBK; kk++) {
+            let o = kk * BIG + tx;
+            let b0 = vec4<f32>(Bb[o], Bb[o + 16u], Bb[o + 32u], Bb[o + 48u]);
+            let b1 = vec4<f32>(Bb[o + 64u], Bb[o + 80u], Bb[o + 96u], Bb[o + 112u]);
+            for (var r = 0u; r < 8u; r++) {
+                let av = Ab[kk * BIG + ty + 16u * r];
+                acc[2u * r] += av * b0;
+                acc[2u * r + 1u] += av * b1;
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var r = 0u; r < 8u; r++) {
+        let i = row0 + ty + 16u * r;
+        if (i >= p.m) { continue; }
+        for (var q = 0u; q < 8u; q++) {
+            let j = col0 + tx + 16u * q;
+            if (j >= p.n) { continue; }
+            var v = acc[2u * r + q / 4u][q % 4u];
+            if ((p.flags & 1u) != 0u) { v += bias[p.bias_off + j]; }
+            let ci = p.c_off + i * p.c_rs + j;
+            if ((p.flags & 2u) != 0u) { v += c[ci]; }
+            c[ci] = v;
+        }
+    }
+}
