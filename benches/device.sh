@@ -18,7 +18,7 @@ echo "== gruwave =="
 timeout 240 .devbench/gruwave bench --config "$CONFIGS" --profile --json "$OUT/gruwave_bench.json" 2>&1 | tee "$OUT/gruwave_bench.txt"
 echo "== PyTorch =="
 export PYTHONUNBUFFERED=1
-timeout 200 python3 .devbench/torch_gru_bench.py --config "$CONFIGS" --device cuda --cuda-graph \
+timeout 200 python3 .devbench/torch_gru_bench.py --config "${TORCH_CONFIGS:-$CONFIGS}" --device cuda --cuda-graph \
   --repeat 1 --train-steps 10 --json "$OUT/torch_cuda.json" > "$OUT/torch.txt" 2>&1
 grep -E "^(config|----|tiny|small|base|large)" "$OUT/torch.txt"
 timeout 60 python3 .devbench/torch_gru_bench.py --config base --device cuda --bench train --tf32 off \

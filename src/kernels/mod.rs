@@ -31,7 +31,6 @@ use Access::{Read as R, ReadWrite as W};
 
 pub struct Kernels {
     pub gemm: Arc<Kernel>,
-    pub gemm_big: Arc<Kernel>,
     pub gru_step: Arc<Kernel>,
     pub gru_step_backward: Arc<Kernel>,
     pub softmax_xent: Arc<Kernel>,
@@ -79,7 +78,6 @@ impl Kernels {
         let sample = module(gpu, "sample.wgsl");
         Kernels {
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
-            gemm_big: Kernel::new(gpu, &gemm, "gemm_big", &[R, R, R, W]),
             gru_step: Kernel::new(gpu, &step, "gru_step", &[R, R, W, W]),
             gru_step_backward: Kernel::new(
                 gpu,
@@ -102,9 +100,6 @@ impl Kernels {
         }
     }
 }
-
-/// Smallest grid for which `record_gemm` picks the 128x128 tile (a large GPU has ~100+ cores).
-pub const BIG_TILE_MIN_GROUPS: usize = 128;
 
 /// Row chunks summed in parallel by `record_colsum`.
 pub const COLSUM_PARTS: usize = 64;
@@ -213,17 +208,11 @@ impl Kernels {
         let params = words(&[
             m, n, k, a.off, a.rs, a.cs, b.off, b.rs, b.cs, c_off, c_rs, bias_off, flags,
         ]);
-        // The 128-wide tile does more work per load but needs enough tiles to fill a big GPU.
-        let (kernel, tile) = if m.div_ceil(128) * n.div_ceil(128) >= BIG_TILE_MIN_GROUPS {
-            (&self.gemm_big, 128)
-        } else {
-            (&self.gemm, 64)
-        };
         pb.dispatch(
-            kernel,
+            &self.gemm,
             &[a.buf.id, b.buf.id, bias.id, c.id],
             &params,
-            [groups(n, tile), groups(m, tile), 1],
+            [groups(n, 64), groups(m, 64), 1],
         );
     }
 
