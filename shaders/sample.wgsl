@@ -1,34 +1,139 @@
-// Autoregressive generation: per token, one dispatch per layer (sample_cell), one for the
-// head's logits (sample_logits) and one for softmax + draw (sample_draw). GRU weights are
-// stored transposed ([in, 3H]) so neighbouring threads read neighbouring addresses. Layer 0 reads its input projection
-// from a table computed once (embedding·W_ihᵀ + b_ih), which is exact.
-// Tokens are drawn with a counter-based hash of (seed, stream, step): no host round trip.
+// Autoregressive generation. Per token step: one dispatch per layer (sample_cell) and one
+// for the head's logits (sample_logits); the draw of the next token from those logits runs
+// at the start of the next step's layer-0 dispatch, redundantly in each of its workgroups
+// (same inputs, same arithmetic, same token), which saves a dependent dispatch per token.
+// Only the last step of a block draws in a dispatch of its own (sample_draw).
+// GRU weights are stored transposed ([in, 3H]) so neighbouring threads read neighbouring
+// addresses; layer 0 reads its input projection from a table computed once
+// (embedding·W_ihᵀ + b_ih), which is exact. Tokens are drawn with a counter-based hash of
+// (seed, stream, step): no host round trip.
+//
+// Every kernel here binds the same buffers:
+//   1 w: weights (read)        2 hist: token history [block+1, S] (read-write)
+//   3 h_in: state being read   4 h: state being written      5 ctl: controls
+//   6 scratch: logits [S, V]
 
-struct CellParams {
-    streams: u32,
-    hidden: u32,
-    inp: u32,        // input width of this layer (0 for layer 0: the table replaces W_ih·x)
-    units: u32,      // hidden units per workgroup
-    sb: u32,         // streams per workgroup (<= 4)
-    wih_off: u32,    // W_ihᵀ [inp, 3H]
-    whh_off: u32,    // W_hhᵀ [H, 3H]
-    bih_off: u32,
-    bhh_off: u32,
-    table_off: u32,  // layer 0: [V, 3H]
-    x_off: u32,      // layer input [S, H] in h_out (layers above 0: the layer below)
-    hprev_off: u32,  // [S, H] in h_in
-    hout_off: u32,   // [S, H] in h_out
-    tok_off: u32,    // input token row in hist (layer 0)
-    vocab: u32,
+struct Controls {
+    seed_lo: u32,
+    seed_hi: u32,
+    base_step: u32,    // steps drawn before this block
+    top_k: u32,        // 0: off
+    temperature: f32,  // 0: argmax
 }
 
-@group(0) @binding(0) var<uniform> p: CellParams;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> hist: array<u32>;
+@group(0) @binding(2) var<storage, read_write> hist: array<u32>;
 @group(0) @binding(3) var<storage, read> h_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> h: array<f32>;
+@group(0) @binding(5) var<storage, read> ctl: Controls;
+@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
 
-var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][sb streams]
+var<workgroup> part: array<f32, 256>;
+var<workgroup> pick: atomic<u32>;
+var<workgroup> drawn: array<u32, 4>;
+
+fn pcg(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// Uniform in [0, 1) from (seed, stream, step); mirrored by gruwave::sample::uniform.
+fn uniform01(stream: u32, step: u32) -> f32 {
+    let x = pcg(pcg(pcg(ctl.seed_lo ^ pcg(ctl.seed_hi)) + stream) + step);
+    return f32(x >> 8u) * (1.0 / 16777216.0);
+}
+
+fn tree_sum(tid: u32, v: f32) -> f32 {
+    part[tid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (tid < s) { part[tid] += part[tid + s]; }
+        workgroupBarrier();
+    }
+    let r = part[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn tree_max(tid: u32, v: f32) -> f32 {
+    part[tid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (tid < s) { part[tid] = max(part[tid], part[tid + s]); }
+        workgroupBarrier();
+    }
+    let r = part[0];
+    workgroupBarrier();
+    return r;
+}
+
+// Weight of token v: exp((l - m) / T), zero outside the top k (ties to the lower index).
+fn weight(base: u32, vocab: u32, v: u32, m: f32) -> f32 {
+    let l = scratch[base + v];
+    let k = ctl.top_k;
+    if (k > 0u && k < vocab) {
+        var rank = 0u;
+        for (var q = 0u; q < vocab; q++) {
+            let o = scratch[base + q];
+            if (o > l || (o == l && q < v)) { rank++; }
+        }
+        if (rank >= k) { return 0.0; }
+    }
+    return exp((l - m) / ctl.temperature);
+}
+
+// The token drawn for `stream` at global step `step` from its logits in scratch; the same
+// in every workgroup that calls it. Argmax (lowest index on ties) at temperature 0, else
+// the first v whose running sum of weights exceeds u·Σ weights. Reads only; all 256
+// threads must call it (it synchronises the workgroup).
+fn draw_token(tid: u32, stream: u32, step: u32, vocab: u32) -> u32 {
+    let base = stream * vocab;
+    var m = -3.4e38;
+    for (var v = tid; v < vocab; v += 256u) { m = max(m, scratch[base + v]); }
+    m = tree_max(tid, m);
+    if (tid == 0u) { atomicStore(&pick, vocab); }
+    workgroupBarrier();
+    if (ctl.temperature <= 0.0) {
+        for (var v = tid; v < vocab; v += 256u) {
+            if (scratch[base + v] == m) { atomicMin(&pick, v); }
+        }
+        return min(workgroupUniformLoad(&pick), vocab - 1u);
+    }
+    var wsum = 0.0;
+    for (var v = tid; v < vocab; v += 256u) { wsum += weight(base, vocab, v, m); }
+    let total = tree_sum(tid, wsum);
+    let target_ = uniform01(stream, step) * total;
+    // Inclusive scan in chunks of 256; the thread whose interval holds the target picks.
+    var offset = 0.0;
+    var last_kept = 0u;
+    for (var c = 0u; c < vocab; c += 256u) {
+        let v = c + tid;
+        var wv = 0.0;
+        if (v < vocab) { wv = weight(base, vocab, v, m); }
+        part[tid] = wv;
+        workgroupBarrier();
+        for (var d = 1u; d < 256u; d <<= 1u) {
+            var add = 0.0;
+            if (tid >= d) { add = part[tid - d]; }
+            workgroupBarrier();
+            part[tid] += add;
+            workgroupBarrier();
+        }
+        let incl = offset + part[tid];
+        let excl = incl - wv;
+        if (wv > 0.0 && excl <= target_ && target_ < incl) { atomicMin(&pick, v); }
+        offset += part[255];
+        workgroupBarrier();
+    }
+    var t = workgroupUniformLoad(&pick);
+    if (t >= vocab) {
+        // Rounding put the target past the last weight: take the last kept token.
+        t = 0u;
+        for (var v = 0u; v < vocab; v++) { if (weight(base, vocab, v, m) > 0.0) { t = v; } }
+    }
+    return t;
+}
 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
@@ -40,6 +145,35 @@ fn tanh_stable(x: f32) -> f32 {
     return select(-t, t, x >= 0.0);
 }
 
+// ---------------------------------------------------------------------------------------
+
+struct CellParams {
+    streams: u32,
+    hidden: u32,
+    inp: u32,        // input width of this layer (0 for layer 0: the table replaces W_ih·x)
+    units: u32,      // hidden units per workgroup (a power of two)
+    sb: u32,         // streams per workgroup (<= 4)
+    wih_off: u32,    // W_ihᵀ [inp, 3H]
+    whh_off: u32,    // W_hhᵀ [H, 3H]
+    bih_off: u32,
+    bhh_off: u32,
+    table_off: u32,  // layer 0: [V, 3H]
+    x_off: u32,      // layer input [S, H] in h (layers above 0: the layer below)
+    hprev_off: u32,  // [S, H] in h_in
+    hout_off: u32,   // [S, H] in h
+    tok_off: u32,    // layer 0: input token row in hist
+    vocab: u32,
+    draw: u32,       // layer 0: 1 = first draw this step's input from the logits in scratch
+    draw_step: u32,  // ... at this step of the block
+}
+
+@group(0) @binding(0) var<uniform> p: CellParams;
+
+var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][sb streams]
+
+// One layer, one step, for `units` hidden units of `sb` streams: the six 1-by-K products
+// (W_ih·x for r, z, n; W_hh·h for r, z, n) split over 256/units slices of K, summed by a
+// tree in workgroup memory, then the gates and the state update.
 @compute @workgroup_size(256)
 fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = p.hidden;
@@ -50,6 +184,15 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
     let j = wid.x * p.units + u;
     let s0 = wid.y * p.sb;
     let ns = min(p.sb, p.streams - s0);
+    if (p.draw != 0u) {
+        for (var s = 0u; s < ns; s++) {
+            let t = draw_token(tid, s0 + s, ctl.base_step + p.draw_step, p.vocab);
+            if (tid == 0u) {
+                drawn[s] = t;
+                if (wid.x == 0u) { hist[p.tok_off + s0 + s] = t; }
+            }
+        }
+    }
     var acc: array<f32, 24>;
     for (var i = 0u; i < 24u; i++) { acc[i] = 0.0; }
     if (j < H) {
@@ -103,8 +246,9 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
     let stream = s0 + s;
     var gi_r: f32; var gi_z: f32; var gi_n: f32;
     if (p.inp == 0u) {
-        let tok = min(hist[p.tok_off + stream], p.vocab - 1u);
-        let row = p.table_off + tok * H3;
+        var tok = hist[p.tok_off + stream];
+        if (p.draw != 0u) { tok = drawn[s]; }
+        let row = p.table_off + min(tok, p.vocab - 1u) * H3;
         gi_r = w[row + j2];
         gi_z = w[row + H + j2];
         gi_n = w[row + 2u * H + j2];
@@ -121,9 +265,8 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
 }
 
 // ---------------------------------------------------------------------------------------
-// Head, split so that one stream's logits spread over many workgroups:
-// sample_logits: logits[s, v] = W_o[v]·h_top[s] + b_o[v]; 8 logits x 32 k-lanes per
-// workgroup, up to 4 streams each, W_o in its own [V, H] layout (lanes read along k).
+// logits[s, v] = W_o[v]·h_top[s] + b_o[v]: 4 logits x 64 k-lanes per workgroup, up to 4
+// streams each, W_o in its own [V, H] layout (lanes read along k).
 
 struct LogitParams {
     streams: u32,
@@ -131,185 +274,59 @@ struct LogitParams {
     vocab: u32,
     wo_off: u32,   // W_o [V, H]
     bo_off: u32,
-    h_off: u32,    // top layer's new state [S, H] in lh
+    h_off: u32,    // top layer's new state [S, H] in h
     sb: u32,       // streams per workgroup (<= 4)
 }
 
 @group(0) @binding(0) var<uniform> lp: LogitParams;
-@group(0) @binding(1) var<storage, read> lw: array<f32>;
-@group(0) @binding(2) var<storage, read> lh: array<f32>;
-@group(0) @binding(3) var<storage, read_write> logits_out: array<f32>; // [S, 2V]: logits, weights
-
-var<workgroup> lred: array<f32, 1024>; // [8 logits][4 streams][32 lanes]
 
 @compute @workgroup_size(256)
 fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = lp.hidden;
-    let li = tid / 32u;
-    let lane = tid % 32u;
-    let v = wid.x * 8u + li;
+    let li = tid / 64u;
+    let lane = tid % 64u;
+    let v = wid.x * 4u + li;
     let s0 = wid.y * lp.sb;
     let ns = min(lp.sb, lp.streams - s0);
     var acc = vec4<f32>(0.0);
     if (v < lp.vocab) {
-        for (var k = lane; k < H; k += 32u) {
-            let wv = lw[lp.wo_off + v * H + k];
+        for (var k = lane; k < H; k += 64u) {
+            let wv = w[lp.wo_off + v * H + k];
             for (var s = 0u; s < 4u; s++) {
-                if (s < ns) { acc[s] += wv * lh[lp.h_off + (s0 + s) * H + k]; }
+                if (s < ns) { acc[s] += wv * h[lp.h_off + (s0 + s) * H + k]; }
             }
         }
     }
-    for (var s = 0u; s < 4u; s++) { lred[(li * 4u + s) * 32u + lane] = acc[s]; }
-    for (var stride = 16u; stride > 0u; stride >>= 1u) {
+    // Tree over the 64 lanes, in red viewed as [4 logits][4 streams][64 lanes].
+    for (var s = 0u; s < 4u; s++) { red[(li * 4u + s) * 64u + lane] = acc[s]; }
+    for (var stride = 32u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if (lane < stride) {
             for (var s = 0u; s < 4u; s++) {
-                lred[(li * 4u + s) * 32u + lane] += lred[(li * 4u + s) * 32u + lane + stride];
+                red[(li * 4u + s) * 64u + lane] += red[(li * 4u + s) * 64u + lane + stride];
             }
         }
     }
     workgroupBarrier();
     if (lane < ns && v < lp.vocab) {
         let s = lane;
-        logits_out[(s0 + s) * 2u * lp.vocab + v] = lred[(li * 4u + s) * 32u] + lw[lp.bo_off + v];
+        scratch[(s0 + s) * lp.vocab + v] = red[(li * 4u + s) * 64u] + w[lp.bo_off + v];
     }
 }
 
-// sample_draw: one workgroup per stream: temperature, top-k and a draw by inverse CDF
-// (the first v whose running sum of weights exceeds u·Σ weights), or argmax at T = 0.
+// ---------------------------------------------------------------------------------------
+// The draw of the block's last step, one workgroup per stream.
 
 struct DrawParams {
-    streams: u32,
     vocab: u32,
     out_off: u32,  // output token row in hist
-    step: u32,     // step within the block; the global step adds ctl.base_step
+    step: u32,     // step within the block
 }
 
-// Host-written controls, the same for every step of a block.
-struct Controls {
-    seed_lo: u32,
-    seed_hi: u32,
-    base_step: u32,
-    top_k: u32,        // 0: off
-    temperature: f32,  // 0: argmax
-}
-
-@group(0) @binding(0) var<uniform> hp: DrawParams;
-@group(0) @binding(1) var<storage, read> ctl: Controls;
-@group(0) @binding(2) var<storage, read_write> scratch: array<f32>; // [S, 2V]
-@group(0) @binding(3) var<storage, read_write> hist_out: array<u32>;
-
-var<workgroup> part: array<f32, 256>;
-var<workgroup> pick: atomic<u32>;
-
-fn pcg(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-// Uniform in [0, 1) from (seed, stream, step); mirrored by gruwave::sample::uniform.
-fn uniform01(stream: u32, step: u32) -> f32 {
-    let x = pcg(pcg(pcg(ctl.seed_lo ^ pcg(ctl.seed_hi)) + stream) + step);
-    return f32(x >> 8u) * (1.0 / 16777216.0);
-}
-
-fn tree_sum(tid: u32, v: f32) -> f32 {
-    part[tid] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (tid < s) { part[tid] += part[tid + s]; }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn tree_max(tid: u32, v: f32) -> f32 {
-    part[tid] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (tid < s) { part[tid] = max(part[tid], part[tid + s]); }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
-}
+@group(0) @binding(0) var<uniform> dp: DrawParams;
 
 @compute @workgroup_size(256)
 fn sample_draw(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let s = wid.x;
-    let V = hp.vocab;
-    let base = 2u * s * V;   // logits
-    let wbase = base + V;    // weights
-    // Max logit, lowest index first on ties (argmax and the softmax shift).
-    var m = -3.4e38;
-    for (var v = tid; v < V; v += 256u) { m = max(m, scratch[base + v]); }
-    m = tree_max(tid, m);
-    if (tid == 0u) { atomicStore(&pick, V); }
-    workgroupBarrier();
-    let temp = ctl.temperature;
-    if (temp <= 0.0) {
-        for (var v = tid; v < V; v += 256u) {
-            if (scratch[base + v] == m) { atomicMin(&pick, v); }
-        }
-        workgroupBarrier();
-        if (tid == 0u) { hist_out[hp.out_off + s] = atomicLoad(&pick); }
-        return;
-    }
-    // Weights exp((l - m) / T) into the second half of the stream's scratch row, zero
-    // outside the top k (ties broken by lower index).
-    let k = ctl.top_k;
-    var wsum = 0.0;
-    for (var v = tid; v < V; v += 256u) {
-        let l = scratch[base + v];
-        var keep = true;
-        if (k > 0u && k < V) {
-            var rank = 0u;
-            for (var q = 0u; q < V; q++) {
-                let o = scratch[base + q];
-                if (o > l || (o == l && q < v)) { rank++; }
-            }
-            keep = rank < k;
-        }
-        let wv = select(0.0, exp((l - m) / temp), keep);
-        scratch[wbase + v] = wv;
-        wsum += wv;
-    }
-    storageBarrier();
-    let total = tree_sum(tid, wsum);
-    let target_ = uniform01(s, ctl.base_step + hp.step) * total;
-    // Inclusive scan in chunks of 256; the thread whose interval holds the target picks.
-    var offset = 0.0;
-    for (var c = 0u; c < V; c += 256u) {
-        let v = c + tid;
-        var wv = 0.0;
-        if (v < V) { wv = scratch[wbase + v]; }
-        part[tid] = wv;
-        workgroupBarrier();
-        for (var d = 1u; d < 256u; d <<= 1u) {
-            var add = 0.0;
-            if (tid >= d) { add = part[tid - d]; }
-            workgroupBarrier();
-            part[tid] += add;
-            workgroupBarrier();
-        }
-        let incl = offset + part[tid];
-        let excl = incl - wv;
-        if (wv > 0.0 && excl <= target_ && target_ < incl) { atomicMin(&pick, v); }
-        offset += part[255];
-        workgroupBarrier();
-    }
-    workgroupBarrier();
-    if (tid == 0u) {
-        var t = atomicLoad(&pick);
-        if (t >= V) {
-            // Rounding put the target past the last weight: take the last kept token.
-            t = 0u;
-            for (var v = 0u; v < V; v++) { if (scratch[wbase + v] > 0.0) { t = v; } }
-        }
-        hist_out[hp.out_off + s] = t;
-    }
+    let t = draw_token(tid, wid.x, ctl.base_step + dp.step, dp.vocab);
+    if (tid == 0u) { hist[dp.out_off + wid.x] = t; }
 }

@@ -1,7 +1,8 @@
 //! Autoregressive generation on the GPU for 1 to 1024 independent streams.
 //!
-//! Per token: one dispatch per layer (`sample_cell`), one for the head's logits spread over
-//! many workgroups (`sample_logits`) and one for softmax and draw (`sample_draw`). Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
+//! Per token: one dispatch per layer (`sample_cell`) and one for the head's logits spread
+//! over many workgroups (`sample_logits`); the draw runs inside the next step's layer-0
+//! dispatch (see shaders/sample.wgsl), plus one `sample_draw` per block. Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
 //! step) and written to a history buffer; a block of steps is encoded per submit and the
 //! host reads back once per block, while the next block already runs.
 
@@ -172,7 +173,7 @@ impl Sampler {
         let hist = gpu.storage("token history", ((block + 1) * streams * 4) as u64);
         let carry = gpu.storage("token carry", (streams * 4) as u64);
         let ctl = gpu.storage("sampler controls", 32);
-        let scratch = gpu.storage("sampler scratch", (2 * streams * v * 4) as u64);
+        let scratch = gpu.storage("sampler logits", (streams * v * 4) as u64);
         let staging = [0, 1].map(|_| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("token readback"),
@@ -216,13 +217,20 @@ impl Sampler {
         let ctl = pb.buffer(&self.ctl);
         let scratch = pb.buffer(&self.scratch);
         let (layers, wo, bo, table) = &self.offsets;
-        // Few streams: 8 units x 32 k-slices per workgroup; many: 32 units x 4 streams.
-        let (units, sb) = if s <= 2 { (8, 1) } else { (32, 4) };
+        // Few streams: 4 units x 64 k-slices per workgroup; many: 32 units x 4 streams.
+        let (units, sb) = if s <= 2 { (4, 1) } else { (32, 4) };
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
+        let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
         for step in 0..steps {
-            let (src, dst) = (hb[step % 2], hb[1 - step % 2]);
+            // Ping-pong: even steps read h[0] and write h[1], odd steps the reverse.
+            let mut bufs = bufs;
+            if step % 2 == 1 {
+                bufs.swap(2, 3);
+            }
             for (l, o) in layers.iter().enumerate() {
                 let inp = if l == 0 { 0 } else { c.layer_input(l) };
+                // Layer 0 draws this step's input from the previous step's logits.
+                let fused_draw = draw && l == 0 && step > 0;
                 let p = [
                     s,
                     h,
@@ -239,32 +247,31 @@ impl Sampler {
                     l * s * h,
                     step * s,
                     v,
+                    fused_draw as usize,
+                    step.saturating_sub(1),
                 ];
-                pb.dispatch(
-                    &k.sample_cell,
-                    &[wb, hist, src, dst],
-                    &p.map(|x| x as u32),
-                    grid,
-                );
+                pb.dispatch(&k.sample_cell, &bufs, &p.map(|x| x as u32), grid);
             }
             if draw {
                 let sbl = s.min(4);
                 let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl];
-                let lgrid = [v.div_ceil(8) as u32, s.div_ceil(sbl) as u32, 1];
-                pb.dispatch(
-                    &k.sample_logits,
-                    &[wb, dst, scratch],
-                    &p.map(|x| x as u32),
-                    lgrid,
-                );
-                let p = [s, v, (step + 1) * s, step];
-                pb.dispatch(
-                    &k.sample_draw,
-                    &[ctl, scratch, hist],
-                    &p.map(|x| x as u32),
-                    [s as u32, 1, 1],
-                );
+                let lgrid = [v.div_ceil(4) as u32, s.div_ceil(sbl) as u32, 1];
+                pb.dispatch(&k.sample_logits, &bufs, &p.map(|x| x as u32), lgrid);
             }
+        }
+        if draw {
+            // The last step's token, which no later layer-0 dispatch draws.
+            let mut bufs = bufs;
+            if steps % 2 == 1 {
+                bufs.swap(2, 3);
+            }
+            let p = [v, steps * s, steps - 1];
+            pb.dispatch(
+                &k.sample_draw,
+                &bufs,
+                &p.map(|x| x as u32),
+                [s as u32, 1, 1],
+            );
         }
         if steps % 2 == 1 {
             // Keep the state in h[0] between calls.
@@ -285,7 +292,7 @@ impl Sampler {
 
     /// Dispatches per generated token step (all streams advance together).
     pub fn dispatches_per_token(&self) -> usize {
-        self.layout.config.layers + 2
+        self.layout.config.layers + 1
     }
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
