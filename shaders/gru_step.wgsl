@@ -28,10 +28,8 @@ const TB: u32 = 8u;
 const TJ: u32 = 32u;
 const TK: u32 = 32u;
 
-// Tiles as vec4s along k so one workgroup-memory load feeds four FMAs; W rows padded to 9
-// vec4s against bank conflicts.
-var<workgroup> hs: array<vec4<f32>, 64>;   // [TB][TK / 4]
-var<workgroup> ws: array<vec4<f32>, 864>;  // [3][TJ][TK / 4 + 1]
+var<workgroup> hs: array<f32, 256>;       // [TB][TK]
+var<workgroup> ws: array<f32, 3168>;      // [3][TJ][TK + 1], padded against bank conflicts
 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
@@ -44,38 +42,24 @@ fn tanh_stable(x: f32) -> f32 {
     return select(-t, t, x >= 0.0);
 }
 
-fn hprev_at(b: u32, k: u32) -> f32 {
-    if (b < p.batch && k < p.hidden) { return hseq[p.hprev_off + b * p.hidden + k]; }
-    return 0.0;
-}
-
-fn w_at(row: u32, k: u32) -> f32 {
-    // row = g*H + j of W_hh, with j < H checked by the caller.
-    if (k < p.hidden) { return w[p.whh_off + row * p.hidden + k]; }
-    return 0.0;
-}
-
-// Chunk k0's tiles into registers: threads 0..63 one vec4 of h (4 consecutive k of one
-// batch row); every thread three vec4s of W (gate g, row j, 4 consecutive k). Zero outside.
-fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, vec4<f32>>, wv: ptr<function, array<vec4<f32>, 3>>) {
+// The h tile (one element per thread, contiguous along k) and W tile (3 gates x 32 rows x
+// 32 k, twelve elements per thread, contiguous along k) of chunk k0, zero outside the shape.
+fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 12>>) {
     let H = p.hidden;
-    if (tid < 64u) {
-        let b = wid.y * TB + tid / 8u;
-        let k = k0 + 4u * (tid % 8u);
-        *hv = vec4<f32>(hprev_at(b, k), hprev_at(b, k + 1u), hprev_at(b, k + 2u), hprev_at(b, k + 3u));
-    }
-    for (var r = 0u; r < 3u; r++) {
-        let e = tid + r * 256u;      // 0..767 = 3 gates x 32 rows x 8 vec4s
-        let g = e / 256u;
-        let row = (e / 8u) % TJ;
-        let k = k0 + 4u * (e % 8u);
-        let j = wid.x * TJ + row;
-        var x = vec4<f32>(0.0);
-        if (j < H) {
-            let rr = g * H + j;
-            x = vec4<f32>(w_at(rr, k), w_at(rr, k + 1u), w_at(rr, k + 2u), w_at(rr, k + 3u));
-        }
-        (*wv)[r] = x;
+    let hb = wid.y * TB + tid / TK;
+    let hk = k0 + tid % TK;
+    var x = 0.0;
+    if (hb < p.batch && hk < H) { x = hseq[p.hprev_off + hb * H + hk]; }
+    *hv = x;
+    for (var r = 0u; r < 12u; r++) {
+        let e = tid + r * 256u;
+        let g = e / 1024u;
+        let row = (e / TK) % TJ;
+        let kk = e % TK;
+        let wj = wid.x * TJ + row;
+        var y = 0.0;
+        if (wj < H && k0 + kk < H) { y = w[p.whh_off + (g * H + wj) * H + k0 + kk]; }
+        (*wv)[r] = y;
     }
 }
 
@@ -89,22 +73,22 @@ fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wi
     var acc = vec3<f32>(0.0);
     // Registers hold the next chunk's tiles while the current one is multiplied, so the
     // global-memory latency overlaps the arithmetic.
-    var hv = vec4<f32>(0.0);
-    var wv: array<vec4<f32>, 3>;
+    var hv: f32;
+    var wv: array<f32, 12>;
     load_tiles(0u, tid, wid, &hv, &wv);
     for (var k0 = 0u; k0 < H; k0 += TK) {
-        if (tid < 64u) { hs[tid] = hv; }
-        for (var r = 0u; r < 3u; r++) {
+        hs[tid] = hv;
+        for (var r = 0u; r < 12u; r++) {
             let e = tid + r * 256u;
-            ws[(e / 8u) * 9u + e % 8u] = wv[r];
+            ws[((e / 1024u) * TJ + (e / TK) % TJ) * (TK + 1u) + e % TK] = wv[r];
         }
         workgroupBarrier();
         if (k0 + TK < H) { load_tiles(k0 + TK, tid, wid, &hv, &wv); }
-        for (var q = 0u; q < 8u; q++) {
-            let hq = hs[bi * 8u + q];
-            acc += vec3<f32>(dot(hq, ws[ji * 9u + q]),
-                             dot(hq, ws[(TJ + ji) * 9u + q]),
-                             dot(hq, ws[(2u * TJ + ji) * 9u + q]));
+        for (var kk = 0u; kk < TK; kk++) {
+            let h = hs[bi * TK + kk];
+            acc += h * vec3<f32>(ws[ji * (TK + 1u) + kk],
+                                 ws[(TJ + ji) * (TK + 1u) + kk],
+                                 ws[(2u * TJ + ji) * (TK + 1u) + kk]);
         }
         workgroupBarrier();
     }

@@ -35,31 +35,27 @@ const TB: u32 = 8u;
 const TJ: u32 = 32u;
 const TK: u32 = 32u;
 
-// Tiles as vec4s along k so one workgroup-memory load feeds four FMAs; rows padded to 9.
-var<workgroup> gs: array<vec4<f32>, 64>;   // [TB][TK / 4] of dgh_{t+1}
-var<workgroup> ws: array<vec4<f32>, 288>;  // [TJ][TK / 4 + 1] of W_hh (k along the vec4)
+var<workgroup> gs: array<f32, 256>;   // [TB][TK] of dgh_{t+1}
+var<workgroup> ws: array<f32, 1024>;  // [TK][TJ] of W_hh rows
 
-fn dgh_at(b: u32, k: u32) -> f32 {
-    if (b < p.batch && k < 3u * p.hidden) { return dgh[p.next_gh_off + b * 3u * p.hidden + k]; }
-    return 0.0;
-}
-
-fn w_at(k: u32, j: u32) -> f32 {
-    if (k < 3u * p.hidden && j < p.hidden) { return w[p.whh_off + k * p.hidden + j]; }
-    return 0.0;
-}
-
-// Chunk k0's tiles into registers: threads 0..63 one vec4 of dgh_{t+1} (4 consecutive k of
-// one batch row); every thread one vec4 of W_hh (column j, 4 consecutive rows k).
-fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, gv: ptr<function, vec4<f32>>, wv: ptr<function, vec4<f32>>) {
-    if (tid < 64u) {
-        let b = wid.y * TB + tid / 8u;
-        let k = k0 + 4u * (tid % 8u);
-        *gv = vec4<f32>(dgh_at(b, k), dgh_at(b, k + 1u), dgh_at(b, k + 2u), dgh_at(b, k + 3u));
+// The dgh_{t+1} tile (one element per thread) and W_hh tile (32 rows k x 32 columns j,
+// four elements per thread, contiguous along j) of chunk k0, zero outside the shape.
+fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, gv: ptr<function, f32>, wv: ptr<function, array<f32, 4>>) {
+    let H = p.hidden;
+    let H3 = 3u * H;
+    let gb = wid.y * TB + tid / TK;
+    let gk = k0 + tid % TK;
+    var x = 0.0;
+    if (gb < p.batch && gk < H3) { x = dgh[p.next_gh_off + gb * H3 + gk]; }
+    *gv = x;
+    for (var r = 0u; r < 4u; r++) {
+        let e = tid + r * 256u;
+        let kk = e / TJ;
+        let wj = wid.x * TJ + e % TJ;
+        var y = 0.0;
+        if (k0 + kk < H3 && wj < H) { y = w[p.whh_off + (k0 + kk) * H + wj]; }
+        (*wv)[r] = y;
     }
-    let j = wid.x * TJ + tid % TJ;
-    let k = k0 + 4u * (tid / TJ);
-    *wv = vec4<f32>(w_at(k, j), w_at(k + 1u, j), w_at(k + 2u, j), w_at(k + 3u, j));
 }
 
 @compute @workgroup_size(256)
@@ -73,16 +69,16 @@ fn gru_step_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgro
     var acc = 0.0;
     if (p.has_next != 0u) {
         // Next chunk's tiles in registers while the current one is multiplied.
-        var gv = vec4<f32>(0.0);
-        var wv: vec4<f32>;
+        var gv: f32;
+        var wv: array<f32, 4>;
         load_tiles(0u, tid, wid, &gv, &wv);
         for (var k0 = 0u; k0 < H3; k0 += TK) {
-            if (tid < 64u) { gs[tid] = gv; }
-            ws[(tid % TJ) * 9u + tid / TJ] = wv;
+            gs[tid] = gv;
+            for (var r = 0u; r < 4u; r++) { ws[tid + r * 256u] = wv[r]; }
             workgroupBarrier();
             if (k0 + TK < H3) { load_tiles(k0 + TK, tid, wid, &gv, &wv); }
-            for (var q = 0u; q < 8u; q++) {
-                acc += dot(gs[bi * 8u + q], ws[ji * 9u + q]);
+            for (var kk = 0u; kk < TK; kk++) {
+                acc += gs[bi * TK + kk] * ws[kk * TJ + ji];
             }
             workgroupBarrier();
         }

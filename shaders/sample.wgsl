@@ -1,8 +1,8 @@
-// Autoregressive generation. Per token step: one dispatch per layer (sample_cell) and one
-// for the head's logits (sample_logits); the draw of the next token from those logits runs
-// at the start of the next step's layer-0 dispatch, redundantly in each of its workgroups
-// (same inputs, same arithmetic, same token), which saves a dependent dispatch per token.
-// Only the last step of a block draws in a dispatch of its own (sample_draw).
+// Autoregressive generation. Per token step: one dispatch per layer (sample_cell), one for
+// the head's logits (sample_logits) and one for the draw (sample_draw). With one or two
+// streams the draw instead runs at the start of the next step's layer-0 dispatch,
+// redundantly in each of its workgroups (same inputs, same arithmetic, same token), which
+// saves a dependent dispatch per token; only the block's last step then draws on its own.
 // GRU weights are stored transposed ([in, 3H]) so neighbouring threads read neighbouring
 // addresses; layer 0 reads its input projection from a table computed once
 // (embedding·W_ihᵀ + b_ih), which is exact. Tokens are drawn with a counter-based hash of
@@ -265,8 +265,9 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
 }
 
 // ---------------------------------------------------------------------------------------
-// logits[s, v] = W_o[v]·h_top[s] + b_o[v]: 4 logits x 64 k-lanes per workgroup, up to 4
-// streams each, W_o in its own [V, H] layout (lanes read along k).
+// logits[s, v] = W_o[v]·h_top[s] + b_o[v]: 256/lanes logits x `lanes` k-lanes per
+// workgroup, up to 4 streams each, W_o in its own [V, H] layout (lanes read along k).
+// Few streams want many lanes (short serial loops); many streams fewer (shorter trees).
 
 struct LogitParams {
     streams: u32,
@@ -276,6 +277,7 @@ struct LogitParams {
     bo_off: u32,
     h_off: u32,    // top layer's new state [S, H] in h
     sb: u32,       // streams per workgroup (<= 4)
+    lanes: u32,    // 32 or 64
 }
 
 @group(0) @binding(0) var<uniform> lp: LogitParams;
@@ -283,39 +285,42 @@ struct LogitParams {
 @compute @workgroup_size(256)
 fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = lp.hidden;
-    let li = tid / 64u;
-    let lane = tid % 64u;
-    let v = wid.x * 4u + li;
+    let L = lp.lanes;
+    let li = tid / L;
+    let lane = tid % L;
+    let v = wid.x * (256u / L) + li;
     let s0 = wid.y * lp.sb;
     let ns = min(lp.sb, lp.streams - s0);
     var acc = vec4<f32>(0.0);
     if (v < lp.vocab) {
-        for (var k = lane; k < H; k += 64u) {
+        for (var k = lane; k < H; k += L) {
             let wv = w[lp.wo_off + v * H + k];
             for (var s = 0u; s < 4u; s++) {
                 if (s < ns) { acc[s] += wv * h[lp.h_off + (s0 + s) * H + k]; }
             }
         }
     }
-    // Tree over the 64 lanes, in red viewed as [4 logits][4 streams][64 lanes].
-    for (var s = 0u; s < 4u; s++) { red[(li * 4u + s) * 64u + lane] = acc[s]; }
-    for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    // Tree over the lanes, in red viewed as [logits][4 streams][lanes].
+    for (var s = 0u; s < 4u; s++) { red[(li * 4u + s) * L + lane] = acc[s]; }
+    for (var stride = L / 2u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if (lane < stride) {
             for (var s = 0u; s < 4u; s++) {
-                red[(li * 4u + s) * 64u + lane] += red[(li * 4u + s) * 64u + lane + stride];
+                red[(li * 4u + s) * L + lane] += red[(li * 4u + s) * L + lane + stride];
             }
         }
     }
     workgroupBarrier();
     if (lane < ns && v < lp.vocab) {
         let s = lane;
-        scratch[(s0 + s) * lp.vocab + v] = red[(li * 4u + s) * 64u] + w[lp.bo_off + v];
+        scratch[(s0 + s) * lp.vocab + v] = red[(li * 4u + s) * L] + w[lp.bo_off + v];
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// The draw of the block's last step, one workgroup per stream.
+// A draw in a dispatch of its own, one workgroup per stream: for the block's last step, and
+// for every step when there are many streams (each layer-0 workgroup would otherwise draw
+// for 4 streams in a row).
 
 struct DrawParams {
     vocab: u32,

@@ -1,8 +1,8 @@
 //! Autoregressive generation on the GPU for 1 to 1024 independent streams.
 //!
-//! Per token: one dispatch per layer (`sample_cell`) and one for the head's logits spread
-//! over many workgroups (`sample_logits`); the draw runs inside the next step's layer-0
-//! dispatch (see shaders/sample.wgsl), plus one `sample_draw` per block. Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
+//! Per token: one dispatch per layer (`sample_cell`), one for the head's logits spread over
+//! many workgroups (`sample_logits`) and one for the draw (`sample_draw`); with one or two
+//! streams the draw runs inside the next step's layer-0 dispatch instead (see sample.wgsl). Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
 //! step) and written to a history buffer; a block of steps is encoded per submit and the
 //! host reads back once per block, while the next block already runs.
 
@@ -219,6 +219,8 @@ impl Sampler {
         let (layers, wo, bo, table) = &self.offsets;
         // Few streams: 4 units x 64 k-slices per workgroup; many: 32 units x 4 streams.
         let (units, sb) = if s <= 2 { (4, 1) } else { (32, 4) };
+        // With few streams the draw rides in the next layer-0 dispatch (see sample.wgsl).
+        let fuse = draw && s <= 2;
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
         let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
         for step in 0..steps {
@@ -230,7 +232,7 @@ impl Sampler {
             for (l, o) in layers.iter().enumerate() {
                 let inp = if l == 0 { 0 } else { c.layer_input(l) };
                 // Layer 0 draws this step's input from the previous step's logits.
-                let fused_draw = draw && l == 0 && step > 0;
+                let fused_draw = fuse && l == 0 && step > 0;
                 let p = [
                     s,
                     h,
@@ -254,12 +256,22 @@ impl Sampler {
             }
             if draw {
                 let sbl = s.min(4);
-                let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl];
-                let lgrid = [v.div_ceil(4) as u32, s.div_ceil(sbl) as u32, 1];
+                let lanes = if fuse { 64 } else { 32 };
+                let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl, lanes];
+                let lgrid = [v.div_ceil(256 / lanes) as u32, s.div_ceil(sbl) as u32, 1];
                 pb.dispatch(&k.sample_logits, &bufs, &p.map(|x| x as u32), lgrid);
+                if !fuse {
+                    let p = [v, (step + 1) * s, step];
+                    pb.dispatch(
+                        &k.sample_draw,
+                        &bufs,
+                        &p.map(|x| x as u32),
+                        [s as u32, 1, 1],
+                    );
+                }
             }
         }
-        if draw {
+        if fuse {
             // The last step's token, which no later layer-0 dispatch draws.
             let mut bufs = bufs;
             if steps % 2 == 1 {
@@ -292,7 +304,7 @@ impl Sampler {
 
     /// Dispatches per generated token step (all streams advance together).
     pub fn dispatches_per_token(&self) -> usize {
-        self.layout.config.layers + 1
+        self.layout.config.layers + if self.streams <= 2 { 1 } else { 2 }
     }
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
