@@ -1,6 +1,6 @@
 // Autoregressive generation. Per token step: one dispatch per layer (sample_cell), one for
 // the head's logits (sample_logits) and one for the draw (sample_draw). With one or two
-// streams the draw instead runs at the start of the next step's layer-0 dispatch,
+// streams on a GPU the draw instead runs at the start of the next step's layer-0 dispatch,
 // redundantly in each of its workgroups (same inputs, same arithmetic, same token), which
 // saves a dependent dispatch per token; only the block's last step then draws on its own.
 // GRU weights are stored transposed ([in, 3H]) so neighbouring threads read neighbouring

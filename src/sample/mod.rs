@@ -2,7 +2,7 @@
 //!
 //! Per token: one dispatch per layer (`sample_cell`), one for the head's logits spread over
 //! many workgroups (`sample_logits`) and one for the draw (`sample_draw`); with one or two
-//! streams the draw runs inside the next step's layer-0 dispatch instead (see sample.wgsl). Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
+//! streams on a GPU the draw runs inside the next step's layer-0 dispatch instead. Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
 //! step) and written to a history buffer; a block of steps is encoded per submit and the
 //! host reads back once per block, while the next block already runs.
 
@@ -68,6 +68,8 @@ pub struct Sampler {
     staging: [wgpu::Buffer; 2],
     /// Tokens drawn so far per stream: the step counter of the random numbers.
     drawn: u64,
+    /// Draw inside the next layer-0 dispatch (see `set_fused_draw`).
+    fused_draw: bool,
     offsets: (Vec<LayerOffsets>, usize, usize, usize),
     scratch: wgpu::Buffer,
 }
@@ -196,6 +198,8 @@ impl Sampler {
             gen: ProgramBuilder::new().build(gpu),
             staging,
             drawn: 0,
+            // Redundant draws are free on a GPU but cost real time on a CPU adapter.
+            fused_draw: streams <= 2 && !gpu.is_software(),
             offsets: (layers, wo, bo, table),
             scratch,
         };
@@ -219,8 +223,7 @@ impl Sampler {
         let (layers, wo, bo, table) = &self.offsets;
         // Few streams: 4 units x 64 k-slices per workgroup; many: 32 units x 4 streams.
         let (units, sb) = if s <= 2 { (4, 1) } else { (32, 4) };
-        // With few streams the draw rides in the next layer-0 dispatch (see sample.wgsl).
-        let fuse = draw && s <= 2;
+        let fuse = draw && self.fused_draw;
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
         let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
         for step in 0..steps {
@@ -298,13 +301,23 @@ impl Sampler {
         pb.build(&self.gpu)
     }
 
+    /// Whether each layer-0 dispatch first draws its input token from the previous step's
+    /// logits (one dispatch fewer per token; the default for 1-2 streams on a hardware GPU)
+    /// or a separate dispatch draws. Both give the same tokens.
+    pub fn set_fused_draw(&mut self, on: bool) {
+        if on != self.fused_draw {
+            self.fused_draw = on;
+            self.gen = self.record(self.block, true);
+        }
+    }
+
     pub fn streams(&self) -> usize {
         self.streams
     }
 
     /// Dispatches per generated token step (all streams advance together).
     pub fn dispatches_per_token(&self) -> usize {
-        self.layout.config.layers + if self.streams <= 2 { 1 } else { 2 }
+        self.layout.config.layers + if self.fused_draw { 1 } else { 2 }
     }
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
