@@ -4,7 +4,7 @@
 //   C[i, j] = c[c_off + i*c_rs + j]         (M x N)
 // Strides let one kernel serve X·Wᵀ, dY·W and dYᵀ·X without transposed copies.
 // 64x64 output tile per workgroup, 4x4 per thread, K in chunks of 16 through workgroup
-// memory. Every global access is guarded against M, N and K, so ragged shapes stay in
+// memory held as vec4s. Every global access is guarded against M, N and K, so ragged shapes stay in
 // bounds (the module is compiled without runtime bounds checks).
 
 struct Params {
@@ -25,8 +25,20 @@ struct Params {
 const TILE: u32 = 64u;
 const BK: u32 = 16u;
 
-var<workgroup> As: array<f32, 1024>; // [BK][TILE]
-var<workgroup> Bs: array<f32, 1024>; // [BK][TILE]
+// Tiles in workgroup memory as vec4s so one load feeds four FMAs:
+// As[kk][q] = rows 4q..4q+3 of column kk of the A tile; Bs[kk][q] = columns 4q..4q+3.
+var<workgroup> As: array<vec4<f32>, 256>; // [BK][TILE / 4]
+var<workgroup> Bs: array<vec4<f32>, 256>; // [BK][TILE / 4]
+
+fn load_a(i: u32, kk: u32) -> f32 {
+    if (i < p.m && kk < p.k) { return a[p.a_off + i * p.a_rs + kk * p.a_cs]; }
+    return 0.0;
+}
+
+fn load_b(kk: u32, j: u32) -> f32 {
+    if (j < p.n && kk < p.k) { return b[p.b_off + kk * p.b_rs + j * p.b_cs]; }
+    return 0.0;
+}
 
 @compute @workgroup_size(16, 16)
 fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -35,6 +47,7 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let tid = ty * 16u + tx;
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
+    // Thread (tx, ty) owns rows row0 + 4ty .. +3 and columns col0 + 4tx .. +3.
     var acc: array<vec4<f32>, 4>;
     for (var r = 0u; r < 4u; r++) {
         acc[r] = vec4<f32>(0.0);
@@ -42,41 +55,37 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let a_k_fast = p.a_cs == 1u;
     let b_j_fast = p.b_cs == 1u;
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        for (var r = 0u; r < 4u; r++) {
-            let e = tid + r * 256u;
-            // Map consecutive threads along whichever dimension is contiguous in memory.
-            var i: u32; var kk: u32;
-            if (a_k_fast) { kk = e % BK; i = e / BK; } else { i = e % TILE; kk = e / TILE; }
-            var va = 0.0;
-            if (row0 + i < p.m && k0 + kk < p.k) {
-                va = a[p.a_off + (row0 + i) * p.a_rs + (k0 + kk) * p.a_cs];
-            }
-            As[kk * TILE + i] = va;
-            var j: u32; var kb: u32;
-            if (b_j_fast) { j = e % TILE; kb = e / TILE; } else { kb = e % BK; j = e / BK; }
-            var vb = 0.0;
-            if (col0 + j < p.n && k0 + kb < p.k) {
-                vb = b[p.b_off + (k0 + kb) * p.b_rs + (col0 + j) * p.b_cs];
-            }
-            Bs[kb * TILE + j] = vb;
-        }
+        // Each thread fills one vec4 of each tile (256 vec4 = 16 x 64 floats). Which
+        // element it takes first follows the operand's contiguous dimension, so neighbouring
+        // threads read neighbouring addresses.
+        var q: u32; var kk: u32;
+        if (a_k_fast) { kk = tid % BK; q = tid / BK; } else { q = tid % 16u; kk = tid / 16u; }
+        let i = row0 + 4u * q;
+        As[kk * 16u + q] = vec4<f32>(load_a(i, k0 + kk), load_a(i + 1u, k0 + kk),
+                                     load_a(i + 2u, k0 + kk), load_a(i + 3u, k0 + kk));
+        var qb: u32; var kb: u32;
+        if (b_j_fast) { qb = tid % 16u; kb = tid / 16u; } else { kb = tid % BK; qb = tid / BK; }
+        let j = col0 + 4u * qb;
+        Bs[kb * 16u + qb] = vec4<f32>(load_b(k0 + kb, j), load_b(k0 + kb, j + 1u),
+                                      load_b(k0 + kb, j + 2u), load_b(k0 + kb, j + 3u));
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            let bv = vec4<f32>(Bs[kk * TILE + tx], Bs[kk * TILE + tx + 16u],
-                               Bs[kk * TILE + tx + 32u], Bs[kk * TILE + tx + 48u]);
-            for (var r = 0u; r < 4u; r++) {
-                acc[r] += As[kk * TILE + ty + 16u * r] * bv;
-            }
+        for (var kk2 = 0u; kk2 < BK; kk2++) {
+            let av = As[kk2 * 16u + ty];
+            let bv = Bs[kk2 * 16u + tx];
+            acc[0] += av.x * bv;
+            acc[1] += av.y * bv;
+            acc[2] += av.z * bv;
+            acc[3] += av.w * bv;
         }
         workgroupBarrier();
     }
     for (var r = 0u; r < 4u; r++) {
-        let i = row0 + ty + 16u * r;
+        let i = row0 + 4u * ty + r;
         if (i >= p.m) { continue; }
-        for (var q = 0u; q < 4u; q++) {
-            let j = col0 + tx + 16u * q;
+        for (var c4 = 0u; c4 < 4u; c4++) {
+            let j = col0 + 4u * tx + c4;
             if (j >= p.n) { continue; }
-            var v = acc[r][q];
+            var v = acc[r][c4];
             if ((p.flags & 1u) != 0u) { v += bias[p.bias_off + j]; }
             let ci = p.c_off + i * p.c_rs + j;
             if ((p.flags & 2u) != 0u) { v += c[ci]; }

@@ -42,6 +42,27 @@ fn tanh_stable(x: f32) -> f32 {
     return select(-t, t, x >= 0.0);
 }
 
+// The h tile (one element per thread, contiguous along k) and W tile (3 gates x 32 rows x
+// 32 k, twelve elements per thread, contiguous along k) of chunk k0, zero outside the shape.
+fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 12>>) {
+    let H = p.hidden;
+    let hb = wid.y * TB + tid / TK;
+    let hk = k0 + tid % TK;
+    var x = 0.0;
+    if (hb < p.batch && hk < H) { x = hseq[p.hprev_off + hb * H + hk]; }
+    *hv = x;
+    for (var r = 0u; r < 12u; r++) {
+        let e = tid + r * 256u;
+        let g = e / 1024u;
+        let row = (e / TK) % TJ;
+        let kk = e % TK;
+        let wj = wid.x * TJ + row;
+        var y = 0.0;
+        if (wj < H && k0 + kk < H) { y = w[p.whh_off + (g * H + wj) * H + k0 + kk]; }
+        (*wv)[r] = y;
+    }
+}
+
 @compute @workgroup_size(256)
 fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = p.hidden;
@@ -50,25 +71,19 @@ fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wi
     let b = wid.y * TB + bi;
     let j = wid.x * TJ + ji;
     var acc = vec3<f32>(0.0);
+    // Registers hold the next chunk's tiles while the current one is multiplied, so the
+    // global-memory latency overlaps the arithmetic.
+    var hv: f32;
+    var wv: array<f32, 12>;
+    load_tiles(0u, tid, wid, &hv, &wv);
     for (var k0 = 0u; k0 < H; k0 += TK) {
-        // h tile: one element per thread, contiguous along k.
-        let hb = wid.y * TB + tid / TK;
-        let hk = k0 + tid % TK;
-        var hv = 0.0;
-        if (hb < p.batch && hk < H) { hv = hseq[p.hprev_off + hb * H + hk]; }
         hs[tid] = hv;
-        // W tile: 3 gates x 32 rows x 32 k, twelve elements per thread, contiguous along k.
         for (var r = 0u; r < 12u; r++) {
             let e = tid + r * 256u;
-            let g = e / 1024u;
-            let row = (e / TK) % TJ;
-            let kk = e % TK;
-            let wj = wid.x * TJ + row;
-            var wv = 0.0;
-            if (wj < H && k0 + kk < H) { wv = w[p.whh_off + (g * H + wj) * H + k0 + kk]; }
-            ws[(g * TJ + row) * (TK + 1u) + kk] = wv;
+            ws[((e / 1024u) * TJ + (e / TK) % TJ) * (TK + 1u) + e % TK] = wv[r];
         }
         workgroupBarrier();
+        if (k0 + TK < H) { load_tiles(k0 + TK, tid, wid, &hv, &wv); }
         for (var kk = 0u; kk < TK; kk++) {
             let h = hs[bi * TK + kk];
             acc += h * vec3<f32>(ws[ji * (TK + 1u) + kk],

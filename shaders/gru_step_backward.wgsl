@@ -38,6 +38,26 @@ const TK: u32 = 32u;
 var<workgroup> gs: array<f32, 256>;   // [TB][TK] of dgh_{t+1}
 var<workgroup> ws: array<f32, 1024>;  // [TK][TJ] of W_hh rows
 
+// The dgh_{t+1} tile (one element per thread) and W_hh tile (32 rows k x 32 columns j,
+// four elements per thread, contiguous along j) of chunk k0, zero outside the shape.
+fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, gv: ptr<function, f32>, wv: ptr<function, array<f32, 4>>) {
+    let H = p.hidden;
+    let H3 = 3u * H;
+    let gb = wid.y * TB + tid / TK;
+    let gk = k0 + tid % TK;
+    var x = 0.0;
+    if (gb < p.batch && gk < H3) { x = dgh[p.next_gh_off + gb * H3 + gk]; }
+    *gv = x;
+    for (var r = 0u; r < 4u; r++) {
+        let e = tid + r * 256u;
+        let kk = e / TJ;
+        let wj = wid.x * TJ + e % TJ;
+        var y = 0.0;
+        if (k0 + kk < H3 && wj < H) { y = w[p.whh_off + (k0 + kk) * H + wj]; }
+        (*wv)[r] = y;
+    }
+}
+
 @compute @workgroup_size(256)
 fn gru_step_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = p.hidden;
@@ -48,22 +68,15 @@ fn gru_step_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgro
     let j = wid.x * TJ + ji;
     var acc = 0.0;
     if (p.has_next != 0u) {
+        // Next chunk's tiles in registers while the current one is multiplied.
+        var gv: f32;
+        var wv: array<f32, 4>;
+        load_tiles(0u, tid, wid, &gv, &wv);
         for (var k0 = 0u; k0 < H3; k0 += TK) {
-            let gb = wid.y * TB + tid / TK;
-            let gk = k0 + tid % TK;
-            var gv = 0.0;
-            if (gb < p.batch && gk < H3) { gv = dgh[p.next_gh_off + gb * H3 + gk]; }
             gs[tid] = gv;
-            for (var r = 0u; r < 4u; r++) {
-                let e = tid + r * 256u;
-                let kk = e / TJ;
-                let jj = e % TJ;
-                let wj = wid.x * TJ + jj;
-                var wv = 0.0;
-                if (k0 + kk < H3 && wj < H) { wv = w[p.whh_off + (k0 + kk) * H + wj]; }
-                ws[kk * TJ + jj] = wv;
-            }
+            for (var r = 0u; r < 4u; r++) { ws[tid + r * 256u] = wv[r]; }
             workgroupBarrier();
+            if (k0 + TK < H3) { load_tiles(k0 + TK, tid, wid, &gv, &wv); }
             for (var kk = 0u; kk < TK; kk++) {
                 acc += gs[bi * TK + kk] * ws[kk * TJ + ji];
             }

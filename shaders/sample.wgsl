@@ -1,149 +1,36 @@
-// Autoregressive generation: one dispatch per layer per token (sample_cell) and one for
-// head + softmax + draw (sample_head). Weights are stored transposed ([in, 3H], [H, V]) so
-// neighbouring threads read neighbouring addresses. Layer 0 reads its input projection
-// from a table computed once (embedding·W_ihᵀ + b_ih), which is exact.
-// Tokens are drawn with a counter-based hash of (seed, stream, step): no host round trip.
+// Autoregressive generation. Per token step: one dispatch per layer (sample_cell), one for
+// the head's logits (sample_logits) and one for the draw (sample_draw). With one or two
+// streams on a GPU the draw instead runs at the start of the next step's layer-0 dispatch,
+// redundantly in each of its workgroups (same inputs, same arithmetic, same token), which
+// saves a dependent dispatch per token; only the block's last step then draws on its own.
+// GRU weights are stored transposed ([in, 3H]) so neighbouring threads read neighbouring
+// addresses; layer 0 reads its input projection from a table computed once
+// (embedding·W_ihᵀ + b_ih), which is exact. Tokens are drawn with a counter-based hash of
+// (seed, stream, step): no host round trip.
+//
+// Every kernel here binds the same buffers:
+//   1 w: weights (read)        2 hist: token history [block+1, S] (read-write)
+//   3 h_in: state being read   4 h: state being written      5 ctl: controls
+//   6 scratch: logits [S, V]
 
-struct CellParams {
-    streams: u32,
-    hidden: u32,
-    inp: u32,        // input width of this layer (0 for layer 0: the table replaces W_ih·x)
-    units: u32,      // hidden units per workgroup
-    sb: u32,         // streams per workgroup (<= 4)
-    wih_off: u32,    // W_ihᵀ [inp, 3H]
-    whh_off: u32,    // W_hhᵀ [H, 3H]
-    bih_off: u32,
-    bhh_off: u32,
-    table_off: u32,  // layer 0: [V, 3H]
-    x_off: u32,      // layer input [S, H] in h_out (layers above 0: the layer below)
-    hprev_off: u32,  // [S, H] in h_in
-    hout_off: u32,   // [S, H] in h_out
-    tok_off: u32,    // input token row in hist (layer 0)
-    vocab: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: CellParams;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> hist: array<u32>;
-@group(0) @binding(3) var<storage, read> h_in: array<f32>;
-@group(0) @binding(4) var<storage, read_write> h: array<f32>;
-
-var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][4 streams]
-
-fn sigmoid(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-fn tanh_stable(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    let t = (1.0 - e) / (1.0 + e);
-    return select(-t, t, x >= 0.0);
-}
-
-@compute @workgroup_size(256)
-fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let H = p.hidden;
-    let H3 = 3u * H;
-    let slices = 256u / p.units;
-    let u = tid % p.units;
-    let sl = tid / p.units;
-    let j = wid.x * p.units + u;
-    let s0 = wid.y * p.sb;
-    let ns = min(p.sb, p.streams - s0);
-    var acc: array<f32, 24>;
-    for (var i = 0u; i < 24u; i++) { acc[i] = 0.0; }
-    if (j < H) {
-        for (var k = sl; k < p.inp; k += slices) {
-            let wr = w[p.wih_off + k * H3 + j];
-            let wz = w[p.wih_off + k * H3 + H + j];
-            let wn = w[p.wih_off + k * H3 + 2u * H + j];
-            for (var s = 0u; s < 4u; s++) {
-                if (s < ns) {
-                    let x = h[p.x_off + (s0 + s) * H + k];
-                    acc[s] += wr * x;
-                    acc[4u + s] += wz * x;
-                    acc[8u + s] += wn * x;
-                }
-            }
-        }
-        for (var k = sl; k < H; k += slices) {
-            let wr = w[p.whh_off + k * H3 + j];
-            let wz = w[p.whh_off + k * H3 + H + j];
-            let wn = w[p.whh_off + k * H3 + 2u * H + j];
-            for (var s = 0u; s < 4u; s++) {
-                if (s < ns) {
-                    let x = h_in[p.hprev_off + (s0 + s) * H + k];
-                    acc[12u + s] += wr * x;
-                    acc[16u + s] += wz * x;
-                    acc[20u + s] += wn * x;
-                }
-            }
-        }
-    }
-    for (var i = 0u; i < 24u; i++) { red[(sl * p.units + u) * 24u + i] = acc[i]; }
-    workgroupBarrier();
-    if (tid >= p.units * ns) { return; }
-    let u2 = tid % p.units;
-    let s = tid / p.units;
-    let j2 = wid.x * p.units + u2;
-    if (j2 >= H) { return; }
-    var g: array<f32, 6>;
-    for (var q = 0u; q < 6u; q++) {
-        var sum = 0.0;
-        for (var l = 0u; l < slices; l++) { sum += red[(l * p.units + u2) * 24u + q * 4u + s]; }
-        g[q] = sum;
-    }
-    let stream = s0 + s;
-    var gi_r: f32; var gi_z: f32; var gi_n: f32;
-    if (p.inp == 0u) {
-        let tok = min(hist[p.tok_off + stream], p.vocab - 1u);
-        let row = p.table_off + tok * H3;
-        gi_r = w[row + j2];
-        gi_z = w[row + H + j2];
-        gi_n = w[row + 2u * H + j2];
-    } else {
-        gi_r = g[0] + w[p.bih_off + j2];
-        gi_z = g[1] + w[p.bih_off + H + j2];
-        gi_n = g[2] + w[p.bih_off + 2u * H + j2];
-    }
-    let r = sigmoid(gi_r + g[3] + w[p.bhh_off + j2]);
-    let z = sigmoid(gi_z + g[4] + w[p.bhh_off + H + j2]);
-    let n = tanh_stable(gi_n + r * (g[5] + w[p.bhh_off + 2u * H + j2]));
-    let hprev = h_in[p.hprev_off + stream * H + j2];
-    h[p.hout_off + stream * H + j2] = (1.0 - z) * n + z * hprev;
-}
-
-// ---------------------------------------------------------------------------------------
-
-struct HeadParams {
-    streams: u32,
-    hidden: u32,
-    vocab: u32,
-    wo_off: u32,   // W_oᵀ [H, V]
-    bo_off: u32,
-    h_off: u32,    // top layer's new state [S, H] in h
-    out_off: u32,  // output token row in hist
-    step: u32,     // step within the block; the global step adds ctl.base_step
-}
-
-// Host-written controls, the same for every step of a block.
 struct Controls {
     seed_lo: u32,
     seed_hi: u32,
-    base_step: u32,
+    base_step: u32,    // steps drawn before this block
     top_k: u32,        // 0: off
     temperature: f32,  // 0: argmax
 }
 
-@group(0) @binding(0) var<uniform> hp: HeadParams;
-@group(0) @binding(1) var<storage, read> hw: array<f32>;
-@group(0) @binding(2) var<storage, read> hh: array<f32>;
-@group(0) @binding(3) var<storage, read> ctl: Controls;
-@group(0) @binding(4) var<storage, read_write> scratch: array<f32>; // [S, 2V]
-@group(0) @binding(5) var<storage, read_write> hist_out: array<u32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> hist: array<u32>;
+@group(0) @binding(3) var<storage, read> h_in: array<f32>;
+@group(0) @binding(4) var<storage, read_write> h: array<f32>;
+@group(0) @binding(5) var<storage, read> ctl: Controls;
+@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
 
 var<workgroup> part: array<f32, 256>;
 var<workgroup> pick: atomic<u32>;
+var<workgroup> drawn: array<u32, 4>;
 
 fn pcg(v: u32) -> u32 {
     let state = v * 747796405u + 2891336453u;
@@ -181,75 +68,49 @@ fn tree_max(tid: u32, v: f32) -> f32 {
     return r;
 }
 
-// One workgroup per stream: logits = W_o·h + b_o, then temperature, top-k and a draw by
-// inverse CDF (first v whose running sum of weights exceeds u·Σ weights).
-@compute @workgroup_size(256)
-fn sample_head(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let s = wid.x;
-    let H = hp.hidden;
-    let V = hp.vocab;
-    let base = 2u * s * V;   // logits
-    let wbase = base + V;    // weights
-    let lane = tid % 64u;
-    let sl = tid / 64u;
-    // Logits in chunks of 64, the H-long products split over 4 slices of threads.
-    for (var c = 0u; c < V; c += 64u) {
-        let v = c + lane;
-        var acc = 0.0;
-        if (v < V) {
-            for (var k = sl; k < H; k += 4u) { acc += hw[hp.wo_off + k * V + v] * hh[hp.h_off + s * H + k]; }
+// Weight of token v: exp((l - m) / T), zero outside the top k (ties to the lower index).
+fn weight(base: u32, vocab: u32, v: u32, m: f32) -> f32 {
+    let l = scratch[base + v];
+    let k = ctl.top_k;
+    if (k > 0u && k < vocab) {
+        var rank = 0u;
+        for (var q = 0u; q < vocab; q++) {
+            let o = scratch[base + q];
+            if (o > l || (o == l && q < v)) { rank++; }
         }
-        part[tid] = acc;
-        workgroupBarrier();
-        if (sl == 0u && v < V) {
-            scratch[base + v] = part[lane] + part[64u + lane] + part[128u + lane] + part[192u + lane] + hw[hp.bo_off + v];
-        }
-        workgroupBarrier();
+        if (rank >= k) { return 0.0; }
     }
-    storageBarrier();
-    // Max logit, lowest index first on ties (argmax and the softmax shift).
+    return exp((l - m) / ctl.temperature);
+}
+
+// The token drawn for `stream` at global step `step` from its logits in scratch; the same
+// in every workgroup that calls it. Argmax (lowest index on ties) at temperature 0, else
+// the first v whose running sum of weights exceeds u·Σ weights. Reads only; all 256
+// threads must call it (it synchronises the workgroup).
+fn draw_token(tid: u32, stream: u32, step: u32, vocab: u32) -> u32 {
+    let base = stream * vocab;
     var m = -3.4e38;
-    for (var v = tid; v < V; v += 256u) { m = max(m, scratch[base + v]); }
+    for (var v = tid; v < vocab; v += 256u) { m = max(m, scratch[base + v]); }
     m = tree_max(tid, m);
-    if (tid == 0u) { atomicStore(&pick, V); }
+    if (tid == 0u) { atomicStore(&pick, vocab); }
     workgroupBarrier();
-    let temp = ctl.temperature;
-    if (temp <= 0.0) {
-        for (var v = tid; v < V; v += 256u) {
+    if (ctl.temperature <= 0.0) {
+        for (var v = tid; v < vocab; v += 256u) {
             if (scratch[base + v] == m) { atomicMin(&pick, v); }
         }
-        workgroupBarrier();
-        if (tid == 0u) { hist_out[hp.out_off + s] = atomicLoad(&pick); }
-        return;
+        return min(workgroupUniformLoad(&pick), vocab - 1u);
     }
-    // Weights exp((l - m) / T) into the second half of the stream's scratch row, zero
-    // outside the top k (ties broken by lower index).
-    let k = ctl.top_k;
     var wsum = 0.0;
-    for (var v = tid; v < V; v += 256u) {
-        let l = scratch[base + v];
-        var keep = true;
-        if (k > 0u && k < V) {
-            var rank = 0u;
-            for (var q = 0u; q < V; q++) {
-                let o = scratch[base + q];
-                if (o > l || (o == l && q < v)) { rank++; }
-            }
-            keep = rank < k;
-        }
-        let wv = select(0.0, exp((l - m) / temp), keep);
-        scratch[wbase + v] = wv;
-        wsum += wv;
-    }
-    storageBarrier();
+    for (var v = tid; v < vocab; v += 256u) { wsum += weight(base, vocab, v, m); }
     let total = tree_sum(tid, wsum);
-    let target_ = uniform01(s, ctl.base_step + hp.step) * total;
+    let target_ = uniform01(stream, step) * total;
     // Inclusive scan in chunks of 256; the thread whose interval holds the target picks.
     var offset = 0.0;
-    for (var c = 0u; c < V; c += 256u) {
+    var last_kept = 0u;
+    for (var c = 0u; c < vocab; c += 256u) {
         let v = c + tid;
         var wv = 0.0;
-        if (v < V) { wv = scratch[wbase + v]; }
+        if (v < vocab) { wv = weight(base, vocab, v, m); }
         part[tid] = wv;
         workgroupBarrier();
         for (var d = 1u; d < 256u; d <<= 1u) {
@@ -265,14 +126,212 @@ fn sample_head(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
         offset += part[255];
         workgroupBarrier();
     }
-    workgroupBarrier();
-    if (tid == 0u) {
-        var t = atomicLoad(&pick);
-        if (t >= V) {
-            // Rounding put the target past the last weight: take the last kept token.
-            t = 0u;
-            for (var v = 0u; v < V; v++) { if (scratch[wbase + v] > 0.0) { t = v; } }
-        }
-        hist_out[hp.out_off + s] = t;
+    var t = workgroupUniformLoad(&pick);
+    if (t >= vocab) {
+        // Rounding put the target past the last weight: take the last kept token.
+        t = 0u;
+        for (var v = 0u; v < vocab; v++) { if (weight(base, vocab, v, m) > 0.0) { t = v; } }
     }
+    return t;
+}
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+fn tanh_stable(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    let t = (1.0 - e) / (1.0 + e);
+    return select(-t, t, x >= 0.0);
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct CellParams {
+    streams: u32,
+    hidden: u32,
+    inp: u32,        // input width of this layer (0 for layer 0: the table replaces W_ih·x)
+    units: u32,      // hidden units per workgroup (a power of two)
+    sb: u32,         // streams per workgroup (<= 4)
+    wih_off: u32,    // W_ihᵀ [inp, 3H]
+    whh_off: u32,    // W_hhᵀ [H, 3H]
+    bih_off: u32,
+    bhh_off: u32,
+    table_off: u32,  // layer 0: [V, 3H]
+    x_off: u32,      // layer input [S, H] in h (layers above 0: the layer below)
+    hprev_off: u32,  // [S, H] in h_in
+    hout_off: u32,   // [S, H] in h
+    tok_off: u32,    // layer 0: input token row in hist
+    vocab: u32,
+    draw: u32,       // layer 0: 1 = first draw this step's input from the logits in scratch
+    draw_step: u32,  // ... at this step of the block
+}
+
+@group(0) @binding(0) var<uniform> p: CellParams;
+
+var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][sb streams]
+
+// One layer, one step, for `units` hidden units of `sb` streams: the six 1-by-K products
+// (W_ih·x for r, z, n; W_hh·h for r, z, n) split over 256/units slices of K, summed by a
+// tree in workgroup memory, then the gates and the state update.
+@compute @workgroup_size(256)
+fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = p.hidden;
+    let H3 = 3u * H;
+    let slices = 256u / p.units;
+    let u = tid % p.units;
+    let sl = tid / p.units;
+    let j = wid.x * p.units + u;
+    let s0 = wid.y * p.sb;
+    let ns = min(p.sb, p.streams - s0);
+    if (p.draw != 0u) {
+        for (var s = 0u; s < ns; s++) {
+            let t = draw_token(tid, s0 + s, ctl.base_step + p.draw_step, p.vocab);
+            if (tid == 0u) {
+                drawn[s] = t;
+                if (wid.x == 0u) { hist[p.tok_off + s0 + s] = t; }
+            }
+        }
+    }
+    var acc: array<f32, 24>;
+    for (var i = 0u; i < 24u; i++) { acc[i] = 0.0; }
+    if (j < H) {
+        for (var k = sl; k < p.inp; k += slices) {
+            let wr = w[p.wih_off + k * H3 + j];
+            let wz = w[p.wih_off + k * H3 + H + j];
+            let wn = w[p.wih_off + k * H3 + 2u * H + j];
+            for (var s = 0u; s < 4u; s++) {
+                if (s < ns) {
+                    let x = h[p.x_off + (s0 + s) * H + k];
+                    acc[s] += wr * x;
+                    acc[4u + s] += wz * x;
+                    acc[8u + s] += wn * x;
+                }
+            }
+        }
+        for (var k = sl; k < H; k += slices) {
+            let wr = w[p.whh_off + k * H3 + j];
+            let wz = w[p.whh_off + k * H3 + H + j];
+            let wn = w[p.whh_off + k * H3 + 2u * H + j];
+            for (var s = 0u; s < 4u; s++) {
+                if (s < ns) {
+                    let x = h_in[p.hprev_off + (s0 + s) * H + k];
+                    acc[12u + s] += wr * x;
+                    acc[16u + s] += wz * x;
+                    acc[20u + s] += wn * x;
+                }
+            }
+        }
+    }
+    // Partial sums of every slice, then a tree over the slices (all threads take part; the
+    // order is fixed, so results are deterministic). Layout: red[slice][unit][gate][stream].
+    let width = p.units * 6u * p.sb;
+    for (var q = 0u; q < 6u; q++) {
+        for (var s = 0u; s < 4u; s++) {
+            if (s < p.sb) { red[sl * width + (u * 6u + q) * p.sb + s] = acc[q * 4u + s]; }
+        }
+    }
+    for (var stride = slices / 2u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        for (var i = tid; i < stride * width; i += 256u) { red[i] += red[i + stride * width]; }
+    }
+    workgroupBarrier();
+    if (tid >= p.units * ns) { return; }
+    let u2 = tid % p.units;
+    let s = tid / p.units;
+    let j2 = wid.x * p.units + u2;
+    if (j2 >= H) { return; }
+    var g: array<f32, 6>;
+    for (var q = 0u; q < 6u; q++) { g[q] = red[(u2 * 6u + q) * p.sb + s]; }
+    let stream = s0 + s;
+    var gi_r: f32; var gi_z: f32; var gi_n: f32;
+    if (p.inp == 0u) {
+        var tok = hist[p.tok_off + stream];
+        if (p.draw != 0u) { tok = drawn[s]; }
+        let row = p.table_off + min(tok, p.vocab - 1u) * H3;
+        gi_r = w[row + j2];
+        gi_z = w[row + H + j2];
+        gi_n = w[row + 2u * H + j2];
+    } else {
+        gi_r = g[0] + w[p.bih_off + j2];
+        gi_z = g[1] + w[p.bih_off + H + j2];
+        gi_n = g[2] + w[p.bih_off + 2u * H + j2];
+    }
+    let r = sigmoid(gi_r + g[3] + w[p.bhh_off + j2]);
+    let z = sigmoid(gi_z + g[4] + w[p.bhh_off + H + j2]);
+    let n = tanh_stable(gi_n + r * (g[5] + w[p.bhh_off + 2u * H + j2]));
+    let hprev = h_in[p.hprev_off + stream * H + j2];
+    h[p.hout_off + stream * H + j2] = (1.0 - z) * n + z * hprev;
+}
+
+// ---------------------------------------------------------------------------------------
+// logits[s, v] = W_o[v]·h_top[s] + b_o[v]: 256/lanes logits x `lanes` k-lanes per
+// workgroup, up to 4 streams each, W_o in its own [V, H] layout (lanes read along k).
+// Few streams want many lanes (short serial loops); many streams fewer (shorter trees).
+
+struct LogitParams {
+    streams: u32,
+    hidden: u32,
+    vocab: u32,
+    wo_off: u32,   // W_o [V, H]
+    bo_off: u32,
+    h_off: u32,    // top layer's new state [S, H] in h
+    sb: u32,       // streams per workgroup (<= 4)
+    lanes: u32,    // 32 or 64
+}
+
+@group(0) @binding(0) var<uniform> lp: LogitParams;
+
+@compute @workgroup_size(256)
+fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = lp.hidden;
+    let L = lp.lanes;
+    let li = tid / L;
+    let lane = tid % L;
+    let v = wid.x * (256u / L) + li;
+    let s0 = wid.y * lp.sb;
+    let ns = min(lp.sb, lp.streams - s0);
+    var acc = vec4<f32>(0.0);
+    if (v < lp.vocab) {
+        for (var k = lane; k < H; k += L) {
+            let wv = w[lp.wo_off + v * H + k];
+            for (var s = 0u; s < 4u; s++) {
+                if (s < ns) { acc[s] += wv * h[lp.h_off + (s0 + s) * H + k]; }
+            }
+        }
+    }
+    // Tree over the lanes, in red viewed as [logits][4 streams][lanes].
+    for (var s = 0u; s < 4u; s++) { red[(li * 4u + s) * L + lane] = acc[s]; }
+    for (var stride = L / 2u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        if (lane < stride) {
+            for (var s = 0u; s < 4u; s++) {
+                red[(li * 4u + s) * L + lane] += red[(li * 4u + s) * L + lane + stride];
+            }
+        }
+    }
+    workgroupBarrier();
+    if (lane < ns && v < lp.vocab) {
+        let s = lane;
+        scratch[(s0 + s) * lp.vocab + v] = red[(li * 4u + s) * L] + w[lp.bo_off + v];
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A draw in a dispatch of its own, one workgroup per stream: for the block's last step, and
+// for every step when there are many streams (each layer-0 workgroup would otherwise draw
+// for 4 streams in a row).
+
+struct DrawParams {
+    vocab: u32,
+    out_off: u32,  // output token row in hist
+    step: u32,     // step within the block
+}
+
+@group(0) @binding(0) var<uniform> dp: DrawParams;
+
+@compute @workgroup_size(256)
+fn sample_draw(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let t = draw_token(tid, wid.x, ctl.base_step + dp.step, dp.vocab);
+    if (tid == 0u) { hist[dp.out_off + wid.x] = t; }
 }

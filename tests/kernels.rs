@@ -34,6 +34,7 @@ fn gemm_matches_f64_on_ragged_shapes() {
         (64, 64, 64),
         (100, 33, 130),
         (2, 129, 1),
+        (200, 300, 3),
     ] {
         for ta in [false, true] {
             for tb in [false, true] {

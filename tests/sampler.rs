@@ -34,11 +34,24 @@ fn ref_step(layout: &ParamLayout, p: &[f64], tok: u32, state: &[f64]) -> (Vec<f6
 /// Returns how many tokens were compared (a stream stops being compared once its random
 /// number lies within `margin` of a bin edge, where f32 rounding may legitimately differ).
 fn compare_with_reference(opts: SampleOptions, prime: &[u8], streams: usize, n: usize) -> usize {
+    compare_with_reference_fused(opts, prime, streams, n, None)
+}
+
+fn compare_with_reference_fused(
+    opts: SampleOptions,
+    prime: &[u8],
+    streams: usize,
+    n: usize,
+    fused: Option<bool>,
+) -> usize {
     let mut rng = TestRng(opts.seed ^ 99);
     let (layout, p32) = random_model(&mut rng, 11, 5, 9, 2);
     let p64: Vec<f64> = p32.iter().map(|&x| x as f64).collect();
     let (gpu, k) = gpu();
     let mut s = Sampler::new(&gpu, &k, &layout, &p32, streams).unwrap();
+    if let Some(f) = fused {
+        s.set_fused_draw(f);
+    }
     s.prime(prime).unwrap();
     let got = s.generate(n, &opts, &mut |_| {}).unwrap();
     let c = layout.config;
@@ -104,6 +117,36 @@ fn sampled_tokens_equal_the_reference_with_the_same_random_numbers() {
     };
     let n = compare_with_reference(opts, &[2], 5, 64);
     assert!(n >= 250, "only {n} of 320 tokens compared");
+}
+
+/// Both ways of drawing (inside the next layer-0 dispatch, or in a dispatch of its own),
+/// whatever the adapter's default.
+#[test]
+fn fused_and_separate_draws_both_equal_the_reference() {
+    for fused in [true, false] {
+        for streams in [1, 3] {
+            let opts = SampleOptions {
+                temperature: 0.9,
+                top_k: 5,
+                seed: 30 + streams as u64,
+            };
+            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(fused));
+            assert!(
+                n >= 50 * streams,
+                "fused={fused} streams={streams}: only {n} tokens compared"
+            );
+            let opts = SampleOptions {
+                temperature: 0.0,
+                top_k: 0,
+                seed: 1,
+            };
+            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(fused));
+            assert!(
+                n >= 50 * streams,
+                "argmax fused={fused} streams={streams}: only {n} compared"
+            );
+        }
+    }
 }
 
 #[test]

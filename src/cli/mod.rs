@@ -1,9 +1,11 @@
-//! The command line: `gruwave train | eval | demo | devices`, and what they share
+//! The command line: `gruwave train | eval | sample | demo | bench | devices`, and what they share
 //! (loading audio with a report of skipped files, opening the GPU, the bundled corpus).
 
+mod bench;
 mod demo;
 mod devices;
 mod eval;
+mod sample;
 mod train;
 
 use crate::data::{Corpus, Track};
@@ -19,10 +21,11 @@ use std::sync::Arc;
 #[command(
     name = "gruwave",
     version,
-    about = "Train GRU language models on music (8-bit mu-law audio) on the GPU, and evaluate them",
-    long_about = "Train GRU language models on music (8-bit mu-law audio) on the GPU, and evaluate them.\n\n\
-        Start with `gruwave demo`: it trains a small model on the clips bundled in assets/ \
-        and writes the training curve. Then point `gruwave train` at your own WAV files or folders.\n\n\
+    about = "Train GRU language models on music (8-bit mu-law audio) on the GPU, and sample from them",
+    long_about = "Train GRU language models on music (8-bit mu-law audio) on the GPU, and sample from them.\n\n\
+        Start with `gruwave demo`: it trains a small model on the clips bundled in assets/, \
+        writes the training curve and lets you hear what it learned. Then point `gruwave train` \
+        at your own WAV files or folders.\n\n\
         Environment: WGPU_BACKEND (vulkan, metal, dx12) and WGPU_ADAPTER_NAME pick the GPU \
         (see `gruwave devices`); RUST_LOG=info shows more detail."
 )]
@@ -37,8 +40,12 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Print a model's bits per sample on WAV files or folders
     Eval(eval::EvalArgs),
+    /// Generate audio from a checkpoint on the GPU
+    Sample(sample::SampleArgs),
     /// Train on the bundled clips for about two minutes and show the results
     Demo(demo::DemoArgs),
+    /// Measure training and sampling throughput (and GPU time per kernel with --profile)
+    Bench(bench::BenchArgs),
     /// List the GPU adapters and the one gruwave would use
     Devices,
 }
@@ -61,7 +68,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
+        Command::Sample(args) => sample::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Devices => devices::run(),
     };
     match result {

@@ -25,8 +25,8 @@ fn required_limits(adapter: &wgpu::Limits) -> Result<wgpu::Limits> {
     need.max_storage_buffers_per_shader_stage = 8;
     need.max_compute_invocations_per_workgroup = 256;
     need.max_compute_workgroup_size_x = 256;
-    // sample_cell keeps a 24 KiB reduction array in workgroup memory.
-    need.max_compute_workgroup_storage_size = 24576;
+    // sample_cell keeps a 24 KiB reduction array and the draw's scratch in workgroup memory.
+    need.max_compute_workgroup_storage_size = 28672;
     let mut missing = Vec::new();
     if adapter.max_storage_buffers_per_shader_stage < need.max_storage_buffers_per_shader_stage {
         missing.push(format!(

@@ -29,6 +29,10 @@ pub const SHADERS: [(&str, &str); 8] = [
 
 use Access::{Read as R, ReadWrite as W};
 
+/// The sampler's kernels share one binding list: weights, token history, state read, state
+/// written, controls, logits scratch.
+const SAMPLE_BINDINGS: [Access; 6] = [R, W, R, W, R, W];
+
 pub struct Kernels {
     pub gemm: Arc<Kernel>,
     pub gru_step: Arc<Kernel>,
@@ -43,7 +47,8 @@ pub struct Kernels {
     pub embed_backward: Arc<Kernel>,
     pub adam: Arc<Kernel>,
     pub sample_cell: Arc<Kernel>,
-    pub sample_head: Arc<Kernel>,
+    pub sample_logits: Arc<Kernel>,
+    pub sample_draw: Arc<Kernel>,
 }
 
 fn module(gpu: &Gpu, file: &str) -> wgpu::ShaderModule {
@@ -93,8 +98,9 @@ impl Kernels {
             embed_gather: Kernel::new(gpu, &emb, "embed_gather", &[R, R, W]),
             embed_backward: Kernel::new(gpu, &emb, "embed_backward", &[R, R, W]),
             adam: Kernel::new(gpu, &adam, "adam", &[R, R, W, W, W]),
-            sample_cell: Kernel::new(gpu, &sample, "sample_cell", &[R, R, R, W]),
-            sample_head: Kernel::new(gpu, &sample, "sample_head", &[R, R, R, W, W]),
+            sample_cell: Kernel::new(gpu, &sample, "sample_cell", &SAMPLE_BINDINGS),
+            sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_BINDINGS),
+            sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_BINDINGS),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Autoregressive generation on the GPU for 1 to 1024 independent streams.
 //!
-//! Per token: one dispatch per layer (`sample_cell`) and one for head, softmax and draw
-//! (`sample_head`). Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
+//! Per token: one dispatch per layer (`sample_cell`), one for the head's logits spread over
+//! many workgroups (`sample_logits`) and one for the draw (`sample_draw`); with one or two
+//! streams on a GPU the draw runs inside the next step's layer-0 dispatch instead. Tokens are drawn on the GPU from a counter-based hash of (seed, stream,
 //! step) and written to a history buffer; a block of steps is encoded per submit and the
 //! host reads back once per block, while the next block already runs.
 
@@ -67,6 +68,8 @@ pub struct Sampler {
     staging: [wgpu::Buffer; 2],
     /// Tokens drawn so far per stream: the step counter of the random numbers.
     drawn: u64,
+    /// Draw inside the next layer-0 dispatch (see `set_fused_draw`).
+    fused_draw: bool,
     offsets: (Vec<LayerOffsets>, usize, usize, usize),
     scratch: wgpu::Buffer,
 }
@@ -127,10 +130,7 @@ impl Sampler {
                 bhh,
             });
         }
-        let wo_t = push(
-            &mut w,
-            &transpose(layout.view(params, ParamKind::HeadWeight), v, h),
-        );
+        let wo = push(&mut w, layout.view(params, ParamKind::HeadWeight));
         let bo = push(&mut w, layout.view(params, ParamKind::HeadBias));
         let table = push(&mut w, &vec![0.0; v * 3 * h]);
         gpu.check_buffer_size("the sampler's weights", (w.len() * 4) as u64)?;
@@ -175,7 +175,7 @@ impl Sampler {
         let hist = gpu.storage("token history", ((block + 1) * streams * 4) as u64);
         let carry = gpu.storage("token carry", (streams * 4) as u64);
         let ctl = gpu.storage("sampler controls", 32);
-        let scratch = gpu.storage("sampler scratch", (2 * streams * v * 4) as u64);
+        let scratch = gpu.storage("sampler logits", (streams * v * 4) as u64);
         let staging = [0, 1].map(|_| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("token readback"),
@@ -198,7 +198,9 @@ impl Sampler {
             gen: ProgramBuilder::new().build(gpu),
             staging,
             drawn: 0,
-            offsets: (layers, wo_t, bo, table),
+            // Redundant draws are free on a GPU but cost real time on a CPU adapter.
+            fused_draw: streams <= 2 && !gpu.is_software(),
+            offsets: (layers, wo, bo, table),
             scratch,
         };
         s.gen = s.record(block, true);
@@ -218,14 +220,22 @@ impl Sampler {
         let hb = [pb.buffer(&self.h[0]), pb.buffer(&self.h[1])];
         let ctl = pb.buffer(&self.ctl);
         let scratch = pb.buffer(&self.scratch);
-        let (layers, wo_t, bo, table) = &self.offsets;
-        // Few streams: 8 units x 32 k-slices per workgroup; many: 32 units x 4 streams.
-        let (units, sb) = if s <= 2 { (8, 1) } else { (32, 4) };
+        let (layers, wo, bo, table) = &self.offsets;
+        // Few streams: 4 units x 64 k-slices per workgroup; many: 32 units x 4 streams.
+        let (units, sb) = if s <= 2 { (4, 1) } else { (32, 4) };
+        let fuse = draw && self.fused_draw;
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
+        let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
         for step in 0..steps {
-            let (src, dst) = (hb[step % 2], hb[1 - step % 2]);
+            // Ping-pong: even steps read h[0] and write h[1], odd steps the reverse.
+            let mut bufs = bufs;
+            if step % 2 == 1 {
+                bufs.swap(2, 3);
+            }
             for (l, o) in layers.iter().enumerate() {
                 let inp = if l == 0 { 0 } else { c.layer_input(l) };
+                // Layer 0 draws this step's input from the previous step's logits.
+                let fused_draw = fuse && l == 0 && step > 0;
                 let p = [
                     s,
                     h,
@@ -242,23 +252,41 @@ impl Sampler {
                     l * s * h,
                     step * s,
                     v,
+                    fused_draw as usize,
+                    step.saturating_sub(1),
                 ];
-                pb.dispatch(
-                    &k.sample_cell,
-                    &[wb, hist, src, dst],
-                    &p.map(|x| x as u32),
-                    grid,
-                );
+                pb.dispatch(&k.sample_cell, &bufs, &p.map(|x| x as u32), grid);
             }
             if draw {
-                let p = [s, h, v, *wo_t, *bo, (nl - 1) * s * h, (step + 1) * s, step];
-                pb.dispatch(
-                    &k.sample_head,
-                    &[wb, dst, ctl, scratch, hist],
-                    &p.map(|x| x as u32),
-                    [s as u32, 1, 1],
-                );
+                let sbl = s.min(4);
+                let lanes = if fuse { 64 } else { 32 };
+                let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl, lanes];
+                let lgrid = [v.div_ceil(256 / lanes) as u32, s.div_ceil(sbl) as u32, 1];
+                pb.dispatch(&k.sample_logits, &bufs, &p.map(|x| x as u32), lgrid);
+                if !fuse {
+                    let p = [v, (step + 1) * s, step];
+                    pb.dispatch(
+                        &k.sample_draw,
+                        &bufs,
+                        &p.map(|x| x as u32),
+                        [s as u32, 1, 1],
+                    );
+                }
             }
+        }
+        if fuse {
+            // The last step's token, which no later layer-0 dispatch draws.
+            let mut bufs = bufs;
+            if steps % 2 == 1 {
+                bufs.swap(2, 3);
+            }
+            let p = [v, steps * s, steps - 1];
+            pb.dispatch(
+                &k.sample_draw,
+                &bufs,
+                &p.map(|x| x as u32),
+                [s as u32, 1, 1],
+            );
         }
         if steps % 2 == 1 {
             // Keep the state in h[0] between calls.
@@ -273,13 +301,23 @@ impl Sampler {
         pb.build(&self.gpu)
     }
 
+    /// Whether each layer-0 dispatch first draws its input token from the previous step's
+    /// logits (one dispatch fewer per token; the default for 1-2 streams on a hardware GPU)
+    /// or a separate dispatch draws. Both give the same tokens.
+    pub fn set_fused_draw(&mut self, on: bool) {
+        if on != self.fused_draw {
+            self.fused_draw = on;
+            self.gen = self.record(self.block, true);
+        }
+    }
+
     pub fn streams(&self) -> usize {
         self.streams
     }
 
     /// Dispatches per generated token step (all streams advance together).
     pub fn dispatches_per_token(&self) -> usize {
-        self.layout.config.layers + 1
+        self.layout.config.layers + if self.fused_draw { 1 } else { 2 }
     }
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`

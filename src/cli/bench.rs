@@ -1,0 +1,118 @@
+//! `gruwave bench`: training and sampling throughput, and a per-kernel GPU profile.
+
+use crate::bench::{profile_lines, sample, train};
+use crate::model::{Preset, DEFAULT_SAMPLE_RATE};
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Configurations from MODEL_SPEC (default: tiny,small,base; tiny on a software adapter)
+    #[arg(long, value_delimiter = ',')]
+    pub config: Vec<String>,
+    /// What to measure: train, sample, or both
+    #[arg(long, value_delimiter = ',', default_value = "train,sample")]
+    pub what: Vec<String>,
+    /// Add the GPU time of each kernel (timestamp queries), dispatches and submits
+    #[arg(long)]
+    pub profile: bool,
+    /// Also write the results as JSON
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Timed training steps per configuration (after 3 warm-up steps)
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Timed tokens per stream for sampling (1 stream; 64 streams run half as many)
+    #[arg(long, default_value_t = 2048)]
+    pub tokens: usize,
+}
+
+pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    for w in &a.what {
+        if w != "train" && w != "sample" {
+            bail!("--what takes train and/or sample, not '{w}'");
+        }
+    }
+    let (gpu, k) = super::open_gpu()?;
+    let names: Vec<String> = if a.config.is_empty() {
+        let d = if gpu.is_software() {
+            "tiny"
+        } else {
+            "tiny,small,base"
+        };
+        d.split(',').map(String::from).collect()
+    } else {
+        a.config.clone()
+    };
+    let presets = names
+        .iter()
+        .map(|n| Preset::by_name(n))
+        .collect::<Result<Vec<_>>>()?;
+    let info = &gpu.info;
+    println!(
+        "adapter: {} | backend: {:?} | type: {:?} | driver: {} {}",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    );
+    if a.profile && crate::gpu::Profiler::new(&gpu, 1).is_none() {
+        println!("profile: this adapter has no timestamp queries inside compute passes; kernel times are not available");
+    }
+    let rate = DEFAULT_SAMPLE_RATE as f64;
+    println!(
+        "{:<7} {:<7} {:>7} {:>13} {:>10} {:>9} {:>12}  note",
+        "config", "bench", "streams", "tokens/s", "ms/step", "RTF@16k", "dispatches"
+    );
+    println!("{}", "-".repeat(90));
+    let mut rows = Vec::new();
+    let mut profiles = Vec::new();
+    for p in &presets {
+        if a.what.iter().any(|w| w == "train") {
+            let r = train(&gpu, &k, p, 3, a.steps, a.profile)?;
+            println!(
+                "{:<7} {:<7} {:>7} {:>13.0} {:>10.3} {:>9} {:>12}  B={} T={} loss={:.3}, 1 submit/step",
+                p.name, "train", p.batch, r.tokens_per_s, r.ms_per_step, "", r.dispatches_per_step, p.batch, p.tbptt, r.final_loss
+            );
+            if let Some(prof) = &r.profile {
+                profiles.push((format!("{} train step", p.name), profile_lines(prof)));
+            }
+            rows.push(r.to_json());
+        }
+        if a.what.iter().any(|w| w == "sample") {
+            for streams in [1, 64] {
+                let steps = if streams == 1 { a.tokens } else { a.tokens / 2 };
+                let r = sample(&gpu, &k, p, streams, steps, a.profile)?;
+                println!(
+                    "{:<7} {:<7} {:>7} {:>13.0} {:>10.4} {:>9.2} {:>12}  per token step; {} steps/submit",
+                    p.name, "sample", streams, r.tokens_per_s, r.ms_per_token_step, r.tokens_per_s / rate, r.dispatches_per_token, r.tokens_per_submit
+                );
+                if let Some(prof) = &r.profile {
+                    profiles.push((
+                        format!(
+                            "{} sample, {streams} stream(s), one block of {} steps",
+                            p.name, r.tokens_per_submit
+                        ),
+                        profile_lines(prof),
+                    ));
+                }
+                rows.push(r.to_json(rate));
+            }
+        }
+    }
+    for (title, lines) in &profiles {
+        println!("\nGPU time per kernel: {title}");
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    if let Some(path) = &a.json {
+        let doc = json!({
+            "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
+            "driver": info.driver, "driver_info": info.driver_info, "results": rows,
+        });
+        crate::fsutil::write_bytes_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
