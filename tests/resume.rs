@@ -47,6 +47,7 @@ fn run_config() -> RunConfig {
         steps: None,
         valid_every: 0,
         checkpoint_every: 0,
+        sample_seconds: 0.0,
     }
 }
 

@@ -148,8 +148,9 @@ pub(crate) fn print_outcome(o: &Outcome) {
     let dir = o.out.display();
     if o.new_steps > 0 {
         println!(
-            "trained {} steps ({} in all) in {}",
+            "trained {} step{} ({} in all) in {}",
             o.new_steps,
+            if o.new_steps == 1 { "" } else { "s" },
             o.steps,
             human_duration(o.seconds)
         );
@@ -212,6 +213,12 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
         ensure!(
             m > 0.0 && m.is_finite(),
             "--minutes must be positive, got {m}"
+        );
+    }
+    if let Some(s) = args.sample_seconds {
+        ensure!(
+            s >= 0.0 && s.is_finite(),
+            "--sample-seconds must be 0 or more, got {s}"
         );
     }
     if let Some(dir) = &args.resume {
@@ -370,6 +377,9 @@ fn fresh_run(
         }),
         valid_every: args.valid_every.unwrap_or(DEFAULT_VALID_EVERY),
         checkpoint_every: args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY),
+        sample_seconds: args
+            .sample_seconds
+            .unwrap_or(if gpu.is_software() { 1.0 } else { 4.0 }),
     })
 }
 
@@ -509,6 +519,7 @@ pub(crate) fn train(
             }
             run.valid_every = args.valid_every.unwrap_or(run.valid_every);
             run.checkpoint_every = args.checkpoint_every.unwrap_or(run.checkpoint_every);
+            run.sample_seconds = args.sample_seconds.unwrap_or(run.sample_seconds);
             let step = state.step;
             let from = args.resume.as_deref().unwrap_or(&out).join(METRICS_FILE);
             let mut rows = if from.exists() {
@@ -592,13 +603,7 @@ pub(crate) fn train(
         );
         Ok(nats.map(|n| (n / LN2, took)))
     };
-    let sample_seconds = args
-        .sample_seconds
-        .unwrap_or(if gpu.is_software() { 1.0 } else { 4.0 });
-    ensure!(
-        sample_seconds >= 0.0 && sample_seconds.is_finite(),
-        "--sample-seconds must be 0 or more"
-    );
+    let sample_seconds = run.sample_seconds;
     let mut preview = None;
     let write_curves = |rows: &[MetricsRow]| -> Result<()> {
         write_metrics(&out.join(METRICS_FILE), rows)?;

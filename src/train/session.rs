@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub valid_every: u64,
     /// Save a checkpoint every this many steps (and at the end); 0 means only at the end.
     pub checkpoint_every: u64,
+    /// Seconds of audio generated at each checkpoint; 0 for none.
+    pub sample_seconds: f64,
 }
 
 /// 64-bit FNV-1a over every track's length and tokens: the identity of the training data.

@@ -203,6 +203,7 @@ fn run_to_json(r: &RunConfig) -> Value {
         "steps": r.steps,
         "valid_every": r.valid_every,
         "checkpoint_every": r.checkpoint_every,
+        "sample_seconds": r.sample_seconds,
     })
 }
 
@@ -250,5 +251,6 @@ fn run_from_json(v: &Value) -> Result<RunConfig> {
         steps: v["steps"].as_u64(),
         valid_every: u("valid_every")?,
         checkpoint_every: u("checkpoint_every")?,
+        sample_seconds: f("sample_seconds")?,
     })
 }
