@@ -432,3 +432,21 @@ fn init_starts_from_given_weights_of_the_right_shape() {
         "{err}"
     );
 }
+
+#[test]
+fn minutes_bound_the_run_and_its_resume_asks_how_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("tune.wav");
+    music_wav(&wav, 0.5, 16000);
+    let out = dir.path().join("run");
+    let mut args = train_args(s(&wav), s(&out), "1");
+    args.drain(4..6); // no --steps
+    args.extend(["--minutes", "0.005", "--valid-every", "0"]);
+    let t0 = Instant::now();
+    let stdout = ok(&args);
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    assert!(stdout.starts_with("trained "), "{stdout}");
+    let o = run(&["train", "--resume", s(&out)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("pass --steps N or --minutes M"));
+}

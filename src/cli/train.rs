@@ -438,9 +438,9 @@ impl Progress {
             None => ProgressBar::no_length(),
         };
         let template = if target.is_some() {
-            "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg}"
+            "{spinner:.green} [{elapsed_precise}] {bar:20.cyan/blue} {pos}/{len} {wide_msg}"
         } else {
-            "{spinner:.green} [{elapsed_precise}] step {pos} {msg}"
+            "{spinner:.green} [{elapsed_precise}] step {pos} {wide_msg}"
         };
         bar.set_style(
             ProgressStyle::with_template(template)
@@ -516,6 +516,11 @@ pub(crate) fn train(
             // Flags about when to stop, validate and save may change on resume.
             if args.steps.is_some() || args.minutes.is_some() {
                 run.steps = args.steps;
+            } else if run.steps.is_none() {
+                bail!(
+                    "the run was limited by --minutes, not a number of steps: pass --steps N \
+                     or --minutes M to say how long to continue"
+                );
             }
             run.valid_every = args.valid_every.unwrap_or(run.valid_every);
             run.checkpoint_every = args.checkpoint_every.unwrap_or(run.checkpoint_every);
@@ -693,10 +698,10 @@ pub(crate) fn train(
         }
         progress.bar.set_position(step);
         progress.bar.set_message(format!(
-            "train {:.3} bits/sample | {:.0} tokens/s | ETA {}",
+            "ETA {}, train {:.3} bits/sample, {:.0} tokens/s",
+            left.map_or("?".to_string(), human_duration),
             recent.mean_bits(),
-            session.tokens_per_step() as f64 / recent.mean_secs(),
-            left.map_or("?".to_string(), human_duration)
+            session.tokens_per_step() as f64 / recent.mean_secs()
         ));
     }
 
