@@ -47,7 +47,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     train_args.checkpoint_every = Some(0);
     let prepared = train::prepare(&train_args)?;
     let outcome = train::train(&train_args, prepared, &gpu, &kernels)?;
-    train::print_outcome(&outcome);
+    super::train_loop::print_outcome(&outcome);
     Ok(if outcome.interrupted {
         ExitCode::from(super::EXIT_INTERRUPTED)
     } else {

@@ -7,6 +7,7 @@ mod devices;
 mod eval;
 mod sample;
 mod train;
+mod train_loop;
 
 use crate::data::{Corpus, Track};
 use crate::{Gpu, Kernels};

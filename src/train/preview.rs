@@ -10,9 +10,18 @@ use anyhow::Result;
 use std::path::Path;
 use std::sync::Arc;
 
+const PREFIX: &str = "sample_step";
+
 /// File name of the preview written at checkpoint `step`.
 pub fn preview_name(step: u64) -> String {
-    format!("sample_step{step}.wav")
+    format!("{PREFIX}{step}.wav")
+}
+
+/// Whether `name` is a [`preview_name`].
+pub fn is_preview_name(name: &str) -> bool {
+    name.strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_suffix(".wav"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Generates `seconds` of audio from silence (one stream, temperature 1, seeded) and
