@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-shot benchmark on a lent NVIDIA Linux machine without a Vulkan loader (see
-# ../shared/gpu/README.md): gruwave's bench and PyTorch's on the same card, in one call.
+# ../shared/gpu/README.md): gruwave's bench and PyTorch's on the same card in one call, then
+# a short real training run of `base` on the bundled clips and a generated sample.
 # Needs .gl/ (loader .debs) and .devbench/ (release binary, torch_gru_bench.py) carried.
 set -u
 OUT=${OUT:-/tmp/gruwave-bench}
@@ -12,17 +13,25 @@ if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
 fi
 export WGPU_BACKEND=vulkan
 CONFIGS=${CONFIGS:-tiny,small,base,large}
+BIN=.devbench/gruwave
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.txt"
 date -u | tee -a "$OUT/gpu.txt"
 echo "== gruwave =="
-timeout 240 .devbench/gruwave bench --config "$CONFIGS" --profile --json "$OUT/gruwave_bench.json" 2>&1 | tee "$OUT/gruwave_bench.txt"
+timeout 240 $BIN bench --config "$CONFIGS" --profile --json "$OUT/gruwave_bench.json" > "$OUT/gruwave_bench.txt" 2>&1
+grep -E "^(adapter|config|tiny|small|base|large)" "$OUT/gruwave_bench.txt"
 echo "== PyTorch =="
 export PYTHONUNBUFFERED=1
 timeout 200 python3 .devbench/torch_gru_bench.py --config "${TORCH_CONFIGS:-$CONFIGS}" --device cuda --cuda-graph \
   --repeat 1 --train-steps 10 --json "$OUT/torch_cuda.json" > "$OUT/torch.txt" 2>&1
-grep -E "^(config|----|tiny|small|base|large)" "$OUT/torch.txt"
 timeout 60 python3 .devbench/torch_gru_bench.py --config base --device cuda --bench train --tf32 off \
-  --train-steps 10 --json "$OUT/torch_fp32.json" > "$OUT/torch_fp32.txt" 2>&1
-grep -E "^(base)" "$OUT/torch_fp32.txt" | sed 's/^/tf32 off: /'
-echo "== gruwave again (base, noise check) =="
-timeout 60 .devbench/gruwave bench --config base 2>&1 | grep -E "^(base)"
+  --train-steps 10 >> "$OUT/torch.txt" 2>&1
+grep -E "^(tiny|small|base|large)" "$OUT/torch.txt"
+if [ -n "${TRAIN_MINUTES:-}" ]; then
+  echo "== gruwave train base, $TRAIN_MINUTES min on the bundled clips =="
+  timeout 300 $BIN train --config base --minutes "$TRAIN_MINUTES" --valid-every 0 --sample-seconds 4 \
+    --out /tmp/run-base > "$OUT/train_base.log" 2>&1
+  tail -12 "$OUT/train_base.log"
+  cp /tmp/run-base/training.png "$OUT/" 2>/dev/null
+  timeout 60 $BIN sample --model /tmp/run-base/model.safetensors --seconds 5 --streams 64 --out /tmp/s.wav 2>&1 | tail -2
+  timeout 60 $BIN sample --model /tmp/run-base/model.safetensors --seconds 10 --out "$OUT/sample.wav" 2>&1 | tail -2
+fi
