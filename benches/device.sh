@@ -17,7 +17,7 @@ BIN=.devbench/gruwave
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.txt"
 date -u | tee -a "$OUT/gpu.txt"
 echo "== gruwave =="
-timeout 240 $BIN bench --config "$CONFIGS" --profile --json "$OUT/gruwave_bench.json" > "$OUT/gruwave_bench.txt" 2>&1
+timeout 240 $BIN bench --config "$CONFIGS" --what "${WHAT:-train,sample}" --profile --json "$OUT/gruwave_bench.json" > "$OUT/gruwave_bench.txt" 2>&1
 grep -E "^(adapter|config|tiny|small|base|large)" "$OUT/gruwave_bench.txt"
 echo "== PyTorch =="
 export PYTHONUNBUFFERED=1

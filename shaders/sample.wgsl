@@ -163,8 +163,7 @@ struct CellParams {
     hout_off: u32,   // [S, H] in h
     tok_off: u32,    // layer 0: input token row in hist
     vocab: u32,
-    draw: u32,       // layer 0: 1 = first draw this step's input from the logits in scratch
-    draw_step: u32,  // ... at this step of the block
+    draw_step: u32,  // sample_cell_draw: the step whose logits give this step's input
 }
 
 @group(0) @binding(0) var<uniform> p: CellParams;
@@ -176,6 +175,26 @@ var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][sb streams]
 // tree in workgroup memory, then the gates and the state update.
 @compute @workgroup_size(256)
 fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    cell(tid, wid, false);
+}
+
+// Layer 0 that first draws its input tokens from the previous step's logits (few streams).
+// Kept apart from sample_cell so the draw's registers do not weigh on the plain cell.
+@compute @workgroup_size(256)
+fn sample_cell_draw(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let s0 = wid.y * p.sb;
+    let ns = min(p.sb, p.streams - s0);
+    for (var s = 0u; s < ns; s++) {
+        let t = draw_token(tid, s0 + s, ctl.base_step + p.draw_step, p.vocab);
+        if (tid == 0u) {
+            drawn[s] = t;
+            if (wid.x == 0u) { hist[p.tok_off + s0 + s] = t; }
+        }
+    }
+    cell(tid, wid, true);
+}
+
+fn cell(tid: u32, wid: vec3<u32>, use_drawn: bool) {
     let H = p.hidden;
     let H3 = 3u * H;
     let slices = 256u / p.units;
@@ -184,15 +203,6 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
     let j = wid.x * p.units + u;
     let s0 = wid.y * p.sb;
     let ns = min(p.sb, p.streams - s0);
-    if (p.draw != 0u) {
-        for (var s = 0u; s < ns; s++) {
-            let t = draw_token(tid, s0 + s, ctl.base_step + p.draw_step, p.vocab);
-            if (tid == 0u) {
-                drawn[s] = t;
-                if (wid.x == 0u) { hist[p.tok_off + s0 + s] = t; }
-            }
-        }
-    }
     var acc: array<f32, 24>;
     for (var i = 0u; i < 24u; i++) { acc[i] = 0.0; }
     if (j < H) {
@@ -247,7 +257,7 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
     var gi_r: f32; var gi_z: f32; var gi_n: f32;
     if (p.inp == 0u) {
         var tok = hist[p.tok_off + stream];
-        if (p.draw != 0u) { tok = drawn[s]; }
+        if (use_drawn) { tok = drawn[s]; }
         let row = p.table_off + min(tok, p.vocab - 1u) * H3;
         gi_r = w[row + j2];
         gi_z = w[row + H + j2];
@@ -282,6 +292,8 @@ struct LogitParams {
 
 @group(0) @binding(0) var<uniform> lp: LogitParams;
 
+var<workgroup> lred: array<f32, 1024>; // [256 / lanes logits][4 streams][lanes]
+
 @compute @workgroup_size(256)
 fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = lp.hidden;
@@ -300,20 +312,20 @@ fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
             }
         }
     }
-    // Tree over the lanes, in red viewed as [logits][4 streams][lanes].
-    for (var s = 0u; s < 4u; s++) { red[(li * 4u + s) * L + lane] = acc[s]; }
+    // Tree over the lanes, in lred as [logits][4 streams][lanes].
+    for (var s = 0u; s < 4u; s++) { lred[(li * 4u + s) * L + lane] = acc[s]; }
     for (var stride = L / 2u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if (lane < stride) {
             for (var s = 0u; s < 4u; s++) {
-                red[(li * 4u + s) * L + lane] += red[(li * 4u + s) * L + lane + stride];
+                lred[(li * 4u + s) * L + lane] += lred[(li * 4u + s) * L + lane + stride];
             }
         }
     }
     workgroupBarrier();
     if (lane < ns && v < lp.vocab) {
         let s = lane;
-        scratch[(s0 + s) * lp.vocab + v] = red[(li * 4u + s) * L] + w[lp.bo_off + v];
+        scratch[(s0 + s) * lp.vocab + v] = lred[(li * 4u + s) * L] + w[lp.bo_off + v];
     }
 }
 

@@ -47,6 +47,7 @@ pub struct Kernels {
     pub embed_backward: Arc<Kernel>,
     pub adam: Arc<Kernel>,
     pub sample_cell: Arc<Kernel>,
+    pub sample_cell_draw: Arc<Kernel>,
     pub sample_logits: Arc<Kernel>,
     pub sample_draw: Arc<Kernel>,
 }
@@ -99,6 +100,7 @@ impl Kernels {
             embed_backward: Kernel::new(gpu, &emb, "embed_backward", &[R, R, W]),
             adam: Kernel::new(gpu, &adam, "adam", &[R, R, W, W, W]),
             sample_cell: Kernel::new(gpu, &sample, "sample_cell", &SAMPLE_BINDINGS),
+            sample_cell_draw: Kernel::new(gpu, &sample, "sample_cell_draw", &SAMPLE_BINDINGS),
             sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_BINDINGS),
             sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_BINDINGS),
         }

@@ -252,10 +252,14 @@ impl Sampler {
                     l * s * h,
                     step * s,
                     v,
-                    fused_draw as usize,
                     step.saturating_sub(1),
                 ];
-                pb.dispatch(&k.sample_cell, &bufs, &p.map(|x| x as u32), grid);
+                let kernel = if fused_draw {
+                    &k.sample_cell_draw
+                } else {
+                    &k.sample_cell
+                };
+                pb.dispatch(kernel, &bufs, &p.map(|x| x as u32), grid);
             }
             if draw {
                 let sbl = s.min(4);
