@@ -36,6 +36,44 @@ fn moving_average(ys: &[f64], window: usize) -> Vec<f64> {
     out
 }
 
+/// The pieces of a polyline inside the band `y0..=y1`, cut where it crosses an edge, so
+/// a curve that starts above the band enters it at the edge (instead of running flat
+/// along it, as clamping would draw).
+fn clip(points: &[(f64, f64)], y0: f64, y1: f64) -> Vec<Vec<(f64, f64)>> {
+    let inside = |y: f64| (y0..=y1).contains(&y);
+    let mut pieces = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    for (i, &p) in points.iter().enumerate() {
+        if let Some(&q) = i.checked_sub(1).map(|j| &points[j]) {
+            let mut cuts: Vec<(f64, (f64, f64))> = [y0, y1]
+                .into_iter()
+                .filter(|&b| (q.1 - b) * (p.1 - b) < 0.0)
+                .map(|b| {
+                    let t = (b - q.1) / (p.1 - q.1);
+                    (t, (q.0 + t * (p.0 - q.0), b))
+                })
+                .collect();
+            cuts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (_, c) in cuts {
+                // Entering the band starts a piece; leaving it ends one.
+                cur.push(c);
+                if cur.len() > 1 {
+                    pieces.push(std::mem::take(&mut cur));
+                }
+            }
+        }
+        if inside(p.1) {
+            cur.push(p);
+        } else if !cur.is_empty() {
+            pieces.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        pieces.push(cur);
+    }
+    pieces
+}
+
 /// Draws `rows` to `path` (written under a temporary name, then renamed into place).
 pub fn plot_metrics(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
     if rows.is_empty() {
@@ -69,8 +107,9 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
         .skip(smooth.len().min(rows.len() / 20))
         .fold(f64::NEG_INFINITY, f64::max)
         .max(lo + 0.1);
-    let pad = (hi - lo) * 0.08;
-    let (y0, y1) = ((lo - pad).max(0.0), hi + pad);
+    // Headroom above the curves for the legend, which must not hide the last points.
+    let span = hi - lo;
+    let (y0, y1) = ((lo - 0.08 * span).max(0.0), hi + 0.35 * span);
     // A little room on the right, so the last validation point is drawn whole.
     let x1 = steps.last().copied().unwrap_or(1.0).max(1.0) * 1.02;
 
@@ -100,20 +139,19 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
     let raw_color = RGBColor(170, 200, 235);
     let train_color = RGBColor(31, 100, 180);
     let valid_color = RGBColor(214, 60, 40);
-    let clipped = |y: f64| y.clamp(y0, y1);
+    let curve = |ys: &[f64], style: ShapeStyle| {
+        let points: Vec<(f64, f64)> = steps.iter().copied().zip(ys.iter().copied()).collect();
+        clip(&points, y0, y1)
+            .into_iter()
+            .map(move |piece| PathElement::new(piece, style))
+    };
     chart
-        .draw_series(LineSeries::new(
-            steps.iter().zip(&train).map(|(&x, &y)| (x, clipped(y))),
-            raw_color.stroke_width(1),
-        ))
+        .draw_series(curve(&train, raw_color.stroke_width(1)))
         .map_err(|e| err(&e))?
         .label("train, per step")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], raw_color.stroke_width(2)));
     chart
-        .draw_series(LineSeries::new(
-            steps.iter().zip(&smooth).map(|(&x, &y)| (x, clipped(y))),
-            train_color.stroke_width(2),
-        ))
+        .draw_series(curve(&smooth, train_color.stroke_width(2)))
         .map_err(|e| err(&e))?
         .label("train, moving average")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], train_color.stroke_width(2)));
@@ -151,6 +189,28 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_cuts_lines_at_the_band_edges() {
+        // Starts above the band, dips through it, leaves below, comes back.
+        let pts = [(0.0, 4.0), (1.0, 2.0), (2.0, -2.0), (3.0, 0.0), (4.0, 1.0)];
+        assert_eq!(
+            clip(&pts, -1.0, 3.0),
+            vec![
+                vec![(0.5, 3.0), (1.0, 2.0), (1.75, -1.0)],
+                vec![(2.5, -1.0), (3.0, 0.0), (4.0, 1.0)],
+            ]
+        );
+        // A point on the edge belongs to the band; one jump across it gives two cuts.
+        assert_eq!(
+            clip(&[(0.0, 3.0), (1.0, 5.0)], 0.0, 3.0),
+            vec![vec![(0.0, 3.0)]]
+        );
+        assert_eq!(
+            clip(&[(0.0, 5.0), (4.0, -3.0)], 0.0, 4.0),
+            vec![vec![(0.5, 4.0), (2.5, 0.0)]]
+        );
+    }
 
     #[test]
     fn moving_average_is_trailing() {
