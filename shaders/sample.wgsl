@@ -8,10 +8,11 @@
 // (embedding·W_ihᵀ + b_ih), which is exact. Tokens are drawn with a counter-based hash of
 // (seed, stream, step): no host round trip.
 //
-// Every kernel here binds the same buffers:
-//   1 w: weights (read)        2 hist: token history [block+1, S] (read-write)
-//   3 h_in: state being read   4 h: state being written      5 ctl: controls
-//   6 scratch: logits [S, V]
+// Bindings (a kernel binds those it uses; a buffer it only reads is bound read-only, which
+// lets the driver use its read-only cache path):
+//   1 w: weights               2 hist: token history [block+1, S]
+//   3 h_in: state being read   4 h: state being written (read by sample_logits)
+//   5 ctl: controls            6 logits [S, V]
 
 struct Controls {
     seed_lo: u32,
@@ -22,11 +23,14 @@ struct Controls {
 }
 
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> hist_in: array<u32>;
 @group(0) @binding(2) var<storage, read_write> hist: array<u32>;
 @group(0) @binding(3) var<storage, read> h_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> h: array<f32>;
+@group(0) @binding(4) var<storage, read> h_top: array<f32>;
 @group(0) @binding(5) var<storage, read> ctl: Controls;
-@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(6) var<storage, read_write> logits_out: array<f32>;
+@group(0) @binding(6) var<storage, read> scratch: array<f32>;
 
 var<workgroup> part: array<f32, 256>;
 var<workgroup> pick: atomic<u32>;
@@ -175,7 +179,12 @@ var<workgroup> red: array<f32, 6144>; // [slices][units][6 gates][sb streams]
 // tree in workgroup memory, then the gates and the state update.
 @compute @workgroup_size(256)
 fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    cell(tid, wid, false);
+    var toks: array<u32, 4>;
+    if (p.inp == 0u) {
+        let s0 = wid.y * p.sb;
+        for (var s = 0u; s < min(p.sb, p.streams - s0); s++) { toks[s] = hist_in[p.tok_off + s0 + s]; }
+    }
+    cell(tid, wid, toks);
 }
 
 // Layer 0 that first draws its input tokens from the previous step's logits (few streams).
@@ -191,10 +200,13 @@ fn sample_cell_draw(@builtin(local_invocation_index) tid: u32, @builtin(workgrou
             if (wid.x == 0u) { hist[p.tok_off + s0 + s] = t; }
         }
     }
-    cell(tid, wid, true);
+    var toks: array<u32, 4>;
+    for (var s = 0u; s < ns; s++) { toks[s] = workgroupUniformLoad(&drawn[s]); }
+    cell(tid, wid, toks);
 }
 
-fn cell(tid: u32, wid: vec3<u32>, use_drawn: bool) {
+// `toks`: layer 0's input token of each of the workgroup's streams.
+fn cell(tid: u32, wid: vec3<u32>, toks: array<u32, 4>) {
     let H = p.hidden;
     let H3 = 3u * H;
     let slices = 256u / p.units;
@@ -256,9 +268,7 @@ fn cell(tid: u32, wid: vec3<u32>, use_drawn: bool) {
     let stream = s0 + s;
     var gi_r: f32; var gi_z: f32; var gi_n: f32;
     if (p.inp == 0u) {
-        var tok = hist[p.tok_off + stream];
-        if (use_drawn) { tok = drawn[s]; }
-        let row = p.table_off + min(tok, p.vocab - 1u) * H3;
+        let row = p.table_off + min(toks[s], p.vocab - 1u) * H3;
         gi_r = w[row + j2];
         gi_z = w[row + H + j2];
         gi_n = w[row + 2u * H + j2];
@@ -277,7 +287,8 @@ fn cell(tid: u32, wid: vec3<u32>, use_drawn: bool) {
 // ---------------------------------------------------------------------------------------
 // logits[s, v] = W_o[v]·h_top[s] + b_o[v]: 256/lanes logits x `lanes` k-lanes per
 // workgroup, up to 4 streams each, W_o in its own [V, H] layout (lanes read along k).
-// Few streams want many lanes (short serial loops); many streams fewer (shorter trees).
+// On a GPU few streams want many lanes (short serial loops), many streams fewer (shorter
+// trees); a CPU adapter wants one lane (no tree at all).
 
 struct LogitParams {
     streams: u32,
@@ -287,7 +298,7 @@ struct LogitParams {
     bo_off: u32,
     h_off: u32,    // top layer's new state [S, H] in h
     sb: u32,       // streams per workgroup (<= 4)
-    lanes: u32,    // 32 or 64
+    lanes: u32,    // 1, 32 or 64
 }
 
 @group(0) @binding(0) var<uniform> lp: LogitParams;
@@ -308,7 +319,7 @@ fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
         for (var k = lane; k < H; k += L) {
             let wv = w[lp.wo_off + v * H + k];
             for (var s = 0u; s < 4u; s++) {
-                if (s < ns) { acc[s] += wv * h[lp.h_off + (s0 + s) * H + k]; }
+                if (s < ns) { acc[s] += wv * h_top[lp.h_off + (s0 + s) * H + k]; }
             }
         }
     }
@@ -323,9 +334,10 @@ fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
         }
     }
     workgroupBarrier();
-    if (lane < ns && v < lp.vocab) {
-        let s = lane;
-        scratch[(s0 + s) * lp.vocab + v] = lred[(li * 4u + s) * L] + w[lp.bo_off + v];
+    if (lane == 0u && v < lp.vocab) {
+        for (var s = 0u; s < ns; s++) {
+            logits_out[(s0 + s) * lp.vocab + v] = lred[(li * 4u + s) * L] + w[lp.bo_off + v];
+        }
     }
 }
 

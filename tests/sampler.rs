@@ -4,7 +4,7 @@ mod common;
 use common::*;
 use gruwave::model::{ModelConfig, ParamKind, ParamLayout};
 use gruwave::reference;
-use gruwave::sample::{draw, edge_distance, uniform, SampleOptions, Sampler};
+use gruwave::sample::{draw, edge_distance, uniform, SampleOptions, Sampler, Tuning};
 use gruwave::train::Workspace;
 
 fn random_model(
@@ -42,15 +42,15 @@ fn compare_with_reference_fused(
     prime: &[u8],
     streams: usize,
     n: usize,
-    fused: Option<bool>,
+    tuning: Option<Tuning>,
 ) -> usize {
     let mut rng = TestRng(opts.seed ^ 99);
     let (layout, p32) = random_model(&mut rng, 11, 5, 9, 2);
     let p64: Vec<f64> = p32.iter().map(|&x| x as f64).collect();
     let (gpu, k) = gpu();
     let mut s = Sampler::new(&gpu, &k, &layout, &p32, streams).unwrap();
-    if let Some(f) = fused {
-        s.set_fused_draw(f);
+    if let Some(t) = tuning {
+        s.set_tuning(t).unwrap();
     }
     s.prime(prime).unwrap();
     let got = s.generate(n, &opts, &mut |_| {}).unwrap();
@@ -119,31 +119,43 @@ fn sampled_tokens_equal_the_reference_with_the_same_random_numbers() {
     assert!(n >= 250, "only {n} of 320 tokens compared");
 }
 
-/// Both ways of drawing (inside the next layer-0 dispatch, or in a dispatch of its own),
-/// whatever the adapter's default.
+/// Every way of splitting the work (the GPU's and the CPU adapter's defaults among them),
+/// with the draw fused into layer 0 or in its own dispatch, whatever the adapter here.
 #[test]
-fn fused_and_separate_draws_both_equal_the_reference() {
-    for fused in [true, false] {
+fn every_tuning_equals_the_reference() {
+    let t = |fused_draw, cell_units, cell_streams, logit_lanes| Tuning {
+        fused_draw,
+        cell_units,
+        cell_streams,
+        logit_lanes,
+    };
+    for tuning in [
+        t(true, 4, 1, 64),
+        t(false, 32, 4, 32),
+        t(false, 32, 4, 1),
+        t(true, 8, 2, 16),
+        t(false, 64, 3, 256),
+    ] {
         for streams in [1, 3] {
             let opts = SampleOptions {
                 temperature: 0.9,
                 top_k: 5,
                 seed: 30 + streams as u64,
             };
-            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(fused));
+            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(tuning));
             assert!(
                 n >= 50 * streams,
-                "fused={fused} streams={streams}: only {n} tokens compared"
+                "{tuning:?} streams={streams}: only {n} tokens compared"
             );
             let opts = SampleOptions {
                 temperature: 0.0,
                 top_k: 0,
                 seed: 1,
             };
-            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(fused));
+            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(tuning));
             assert!(
                 n >= 50 * streams,
-                "argmax fused={fused} streams={streams}: only {n} compared"
+                "argmax {tuning:?} streams={streams}: only {n} compared"
             );
         }
     }

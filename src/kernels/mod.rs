@@ -29,9 +29,12 @@ pub const SHADERS: [(&str, &str); 8] = [
 
 use Access::{Read as R, ReadWrite as W};
 
-/// The sampler's kernels share one binding list: weights, token history, state read, state
-/// written, controls, logits scratch.
-const SAMPLE_BINDINGS: [Access; 6] = [R, W, R, W, R, W];
+/// The sampler's kernels bind the same six buffers (weights, token history, state read,
+/// state written, controls, logits), each read-only where the kernel only reads it.
+const SAMPLE_CELL: [Access; 4] = [R, R, R, W];
+const SAMPLE_CELL_DRAW: [Access; 6] = [R, W, R, W, R, R];
+const SAMPLE_LOGITS: [Access; 6] = [R, R, R, R, R, W];
+const SAMPLE_DRAW: [Access; 6] = [R, W, R, R, R, R];
 
 pub struct Kernels {
     pub gemm: Arc<Kernel>,
@@ -99,10 +102,10 @@ impl Kernels {
             embed_gather: Kernel::new(gpu, &emb, "embed_gather", &[R, R, W]),
             embed_backward: Kernel::new(gpu, &emb, "embed_backward", &[R, R, W]),
             adam: Kernel::new(gpu, &adam, "adam", &[R, R, W, W, W]),
-            sample_cell: Kernel::new(gpu, &sample, "sample_cell", &SAMPLE_BINDINGS),
-            sample_cell_draw: Kernel::new(gpu, &sample, "sample_cell_draw", &SAMPLE_BINDINGS),
-            sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_BINDINGS),
-            sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_BINDINGS),
+            sample_cell: Kernel::new(gpu, &sample, "sample_cell", &SAMPLE_CELL),
+            sample_cell_draw: Kernel::new(gpu, &sample, "sample_cell_draw", &SAMPLE_CELL_DRAW),
+            sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_LOGITS),
+            sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_DRAW),
         }
     }
 }

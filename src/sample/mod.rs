@@ -43,6 +43,69 @@ impl Default for SampleOptions {
     }
 }
 
+/// How the sampler splits its work over workgroups. Every tuning computes the same tokens;
+/// the best one depends on the adapter and the number of streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Draw inside the next layer-0 dispatch (one dispatch fewer per token; each layer-0
+    /// workgroup repeats the draw, which is free on a GPU but not on a CPU adapter).
+    pub fused_draw: bool,
+    /// Hidden units per cell workgroup (a power of two up to 64); 256 / units threads split K.
+    pub cell_units: usize,
+    /// Streams per cell workgroup, 1 to 4.
+    pub cell_streams: usize,
+    /// Threads splitting each logit's H-long product: 1, 2, 4, ..., 256.
+    pub logit_lanes: usize,
+}
+
+impl Tuning {
+    /// Measured on an H200 and on lavapipe (BENCHMARKS.md): on a GPU few streams want the
+    /// work split finely and the draw fused; a CPU adapter runs workgroups one after another
+    /// on few cores and wants fewer, longer ones.
+    pub fn for_adapter(gpu: &Gpu, streams: usize) -> Tuning {
+        let few = streams <= 2;
+        if gpu.is_software() {
+            Tuning {
+                fused_draw: false,
+                cell_units: 32,
+                cell_streams: 4,
+                logit_lanes: 1,
+            }
+        } else if few {
+            Tuning {
+                fused_draw: true,
+                cell_units: 4,
+                cell_streams: 1,
+                logit_lanes: 64,
+            }
+        } else {
+            Tuning {
+                fused_draw: false,
+                cell_units: 32,
+                cell_streams: 4,
+                logit_lanes: 32,
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let pow2 = |x: usize| x.is_power_of_two();
+        ensure!(
+            pow2(self.cell_units) && self.cell_units <= 64,
+            "cell_units must be a power of two up to 64"
+        );
+        ensure!(
+            (1..=4).contains(&self.cell_streams),
+            "cell_streams must be 1 to 4"
+        );
+        ensure!(
+            pow2(self.logit_lanes) && self.logit_lanes <= 256,
+            "logit_lanes must be a power of two up to 256"
+        );
+        Ok(())
+    }
+}
+
 /// Offsets of one layer's tensors in the sampler's weight buffer.
 struct LayerOffsets {
     wih_t: usize,
@@ -68,8 +131,7 @@ pub struct Sampler {
     staging: [wgpu::Buffer; 2],
     /// Tokens drawn so far per stream: the step counter of the random numbers.
     drawn: u64,
-    /// Draw inside the next layer-0 dispatch (see `set_fused_draw`).
-    fused_draw: bool,
+    tuning: Tuning,
     offsets: (Vec<LayerOffsets>, usize, usize, usize),
     scratch: wgpu::Buffer,
 }
@@ -198,8 +260,7 @@ impl Sampler {
             gen: ProgramBuilder::new().build(gpu),
             staging,
             drawn: 0,
-            // Redundant draws are free on a GPU but cost real time on a CPU adapter.
-            fused_draw: streams <= 2 && !gpu.is_software(),
+            tuning: Tuning::for_adapter(gpu, streams),
             offsets: (layers, wo, bo, table),
             scratch,
         };
@@ -221,9 +282,13 @@ impl Sampler {
         let ctl = pb.buffer(&self.ctl);
         let scratch = pb.buffer(&self.scratch);
         let (layers, wo, bo, table) = &self.offsets;
-        // Few streams: 4 units x 64 k-slices per workgroup; many: 32 units x 4 streams.
-        let (units, sb) = if s <= 2 { (4, 1) } else { (32, 4) };
-        let fuse = draw && self.fused_draw;
+        let Tuning {
+            cell_units: units,
+            cell_streams: sb,
+            logit_lanes: lanes,
+            fused_draw,
+        } = self.tuning;
+        let fuse = draw && fused_draw;
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
         let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
         for step in 0..steps {
@@ -254,16 +319,16 @@ impl Sampler {
                     v,
                     step.saturating_sub(1),
                 ];
-                let kernel = if fused_draw {
-                    &k.sample_cell_draw
+                let p = p.map(|x| x as u32);
+                if fused_draw {
+                    pb.dispatch(&k.sample_cell_draw, &bufs, &p, grid);
                 } else {
-                    &k.sample_cell
-                };
-                pb.dispatch(kernel, &bufs, &p.map(|x| x as u32), grid);
+                    // The plain cell binds only weights, history and the two states.
+                    pb.dispatch(&k.sample_cell, &bufs[..4], &p, grid);
+                }
             }
             if draw {
                 let sbl = s.min(4);
-                let lanes = if fuse { 64 } else { 32 };
                 let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl, lanes];
                 let lgrid = [v.div_ceil(256 / lanes) as u32, s.div_ceil(sbl) as u32, 1];
                 pb.dispatch(&k.sample_logits, &bufs, &p.map(|x| x as u32), lgrid);
@@ -305,14 +370,16 @@ impl Sampler {
         pb.build(&self.gpu)
     }
 
-    /// Whether each layer-0 dispatch first draws its input token from the previous step's
-    /// logits (one dispatch fewer per token; the default for 1-2 streams on a hardware GPU)
-    /// or a separate dispatch draws. Both give the same tokens.
-    pub fn set_fused_draw(&mut self, on: bool) {
-        if on != self.fused_draw {
-            self.fused_draw = on;
-            self.gen = self.record(self.block, true);
-        }
+    /// Change how the work is split over workgroups (all tunings give the same tokens).
+    pub fn set_tuning(&mut self, t: Tuning) -> Result<()> {
+        t.validate()?;
+        self.tuning = t;
+        self.gen = self.record(self.block, true);
+        Ok(())
+    }
+
+    pub fn tuning(&self) -> Tuning {
+        self.tuning
     }
 
     pub fn streams(&self) -> usize {
@@ -321,7 +388,7 @@ impl Sampler {
 
     /// Dispatches per generated token step (all streams advance together).
     pub fn dispatches_per_token(&self) -> usize {
-        self.layout.config.layers + if self.fused_draw { 1 } else { 2 }
+        self.layout.config.layers + if self.tuning.fused_draw { 1 } else { 2 }
     }
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
