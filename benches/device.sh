@@ -21,7 +21,7 @@ timeout 240 $BIN bench --config "$CONFIGS" --what "${WHAT:-train,sample}" --prof
 grep -E "^(adapter|config|tiny|small|base|large)" "$OUT/gruwave_bench.txt"
 echo "== PyTorch =="
 export PYTHONUNBUFFERED=1
-timeout 200 python3 .devbench/torch_gru_bench.py --config "${TORCH_CONFIGS:-$CONFIGS}" --device cuda --cuda-graph \
+timeout 200 python3 .devbench/torch_gru_bench.py --config "${TORCH_CONFIGS:-$CONFIGS}" --bench "${WHAT:-train,sample}" --device cuda --cuda-graph \
   --repeat 1 --train-steps 10 --json "$OUT/torch_cuda.json" > "$OUT/torch.txt" 2>&1
 timeout 60 python3 .devbench/torch_gru_bench.py --config base --device cuda --bench train --tf32 off \
   --train-steps 10 >> "$OUT/torch.txt" 2>&1
