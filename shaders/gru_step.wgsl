@@ -31,17 +31,6 @@ const TK: u32 = 32u;
 var<workgroup> hs: array<f32, 256>;       // [TB][TK]
 var<workgroup> ws: array<f32, 3168>;      // [3][TJ][TK + 1], padded against bank conflicts
 
-fn sigmoid(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-// tanh without overflow for large |x| on any backend.
-fn tanh_stable(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    let t = (1.0 - e) / (1.0 + e);
-    return select(-t, t, x >= 0.0);
-}
-
 // The h tile (one element per thread, contiguous along k) and W tile (3 gates x 32 rows x
 // 32 k, twelve elements per thread, contiguous along k) of chunk k0, zero outside the shape.
 fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 12>>) {

@@ -139,16 +139,6 @@ fn draw_token(tid: u32, stream: u32, step: u32, vocab: u32) -> u32 {
     return t;
 }
 
-fn sigmoid(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-fn tanh_stable(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    let t = (1.0 - e) / (1.0 + e);
-    return select(-t, t, x >= 0.0);
-}
-
 // ---------------------------------------------------------------------------------------
 
 struct CellParams {

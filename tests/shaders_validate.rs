@@ -11,6 +11,8 @@ fn every_shader_parses_and_validates() {
         .filter(|n| n.ends_with(".wgsl"))
         .collect();
     on_disk.sort();
+    // gates.wgsl is not a kernel family of its own: it is prepended to others.
+    on_disk.retain(|n| n != "gates.wgsl");
     let mut compiled: Vec<String> = SHADERS.iter().map(|(n, _)| n.to_string()).collect();
     compiled.sort();
     assert_eq!(

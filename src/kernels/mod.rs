@@ -6,10 +6,17 @@
 use crate::gpu::{Access, BufId, Gpu, Kernel, ProgramBuilder};
 use std::sync::Arc;
 
-/// The WGSL sources, one file per kernel family.
+/// The WGSL sources, one file per kernel family; `shaders/gates.wgsl` (the gate
+/// nonlinearities) is prepended to the families that use it.
 pub const SHADERS: [(&str, &str); 8] = [
     ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl")),
-    ("gru_step.wgsl", include_str!("../../shaders/gru_step.wgsl")),
+    (
+        "gru_step.wgsl",
+        concat!(
+            include_str!("../../shaders/gates.wgsl"),
+            include_str!("../../shaders/gru_step.wgsl")
+        ),
+    ),
     (
         "gru_step_backward.wgsl",
         include_str!("../../shaders/gru_step_backward.wgsl"),
@@ -24,7 +31,13 @@ pub const SHADERS: [(&str, &str); 8] = [
         include_str!("../../shaders/embedding.wgsl"),
     ),
     ("adam.wgsl", include_str!("../../shaders/adam.wgsl")),
-    ("sample.wgsl", include_str!("../../shaders/sample.wgsl")),
+    (
+        "sample.wgsl",
+        concat!(
+            include_str!("../../shaders/gates.wgsl"),
+            include_str!("../../shaders/sample.wgsl")
+        ),
+    ),
 ];
 
 use Access::{Read as R, ReadWrite as W};

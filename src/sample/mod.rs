@@ -514,16 +514,7 @@ impl Sampler {
             Ok(())
         };
         for b in 0..blocks {
-            let ctl = [
-                opts.seed as u32,
-                (opts.seed >> 32) as u32,
-                self.drawn as u32,
-                opts.top_k as u32,
-                opts.temperature.to_bits(),
-            ];
-            self.gpu
-                .queue
-                .write_buffer(&self.ctl, 0, bytemuck::cast_slice(&ctl));
+            self.write_controls(opts);
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             self.gen.encode(&mut enc, None);
             enc.copy_buffer_to_buffer(&self.hist, (s * 4) as u64, &self.staging[b % 2], 0, bytes);

@@ -111,12 +111,7 @@ impl Trainer {
         self.ws.upload_tokens(tokens)?;
         self.ws.reset_streams(reset);
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        self.ws.forward.encode(&mut enc, None);
-        self.ws
-            .backward
-            .as_ref()
-            .expect("training workspace")
-            .encode(&mut enc, None);
+        self.encode_forward_backward(&mut enc, None);
         self.optim.encode_step(&self.gpu, &mut enc);
         enc.copy_buffer_to_buffer(&self.ws.stats, 0, &self.staging, 0, 4);
         enc.copy_buffer_to_buffer(&self.optim.stats, 0, &self.staging, 4, 4);
@@ -148,27 +143,31 @@ impl Trainer {
         self.ws.upload_tokens(tokens)?;
         self.ws.reset_streams(reset);
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        self.ws.forward.encode(&mut enc, Some(prof));
-        self.ws
-            .backward
-            .as_ref()
-            .expect("training workspace")
-            .encode(&mut enc, Some(prof));
+        self.encode_forward_backward(&mut enc, Some(prof));
         self.optim
             .encode_step_profiled(&self.gpu, &mut enc, Some(prof));
         prof.finish(&self.gpu, enc)
+    }
+
+    fn encode_forward_backward(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        mut prof: Option<&mut Profiler>,
+    ) {
+        self.ws.forward.encode(enc, prof.as_deref_mut());
+        let backward = self
+            .ws
+            .backward
+            .as_ref()
+            .expect("a training workspace records a backward pass");
+        backward.encode(enc, prof);
     }
 
     /// Forward and backward only (no update): the loss, with gradients left in `grads`.
     pub fn compute_gradients(&mut self, tokens: &[u32]) -> Result<f32> {
         self.ws.upload_tokens(tokens)?;
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        self.ws.forward.encode(&mut enc, None);
-        self.ws
-            .backward
-            .as_ref()
-            .expect("training workspace")
-            .encode(&mut enc, None);
+        self.encode_forward_backward(&mut enc, None);
         self.gpu.queue.submit([enc.finish()]);
         Ok(self.gpu.read::<f32>(&self.ws.stats, 0, 1)?[0])
     }
