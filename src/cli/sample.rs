@@ -17,7 +17,7 @@ pub struct SampleArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Seconds of audio to generate per stream
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Output WAV (16-bit PCM at the model's rate); with --streams > 1, NAME_000.wav, ...
     #[arg(long, default_value = "sample.wav")]
@@ -26,7 +26,7 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1)]
     pub streams: usize,
     /// Softmax temperature; 0 picks the most likely sample every step
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Draw only from the k most likely values (0: all)
     #[arg(long, default_value_t = 0)]
