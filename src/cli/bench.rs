@@ -71,8 +71,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         if a.what.iter().any(|w| w == "train") {
             let r = train(&gpu, &k, p, 3, a.steps, a.profile)?;
             println!(
-                "{:<7} {:<7} {:>7} {:>13.0} {:>10.3} {:>9} {:>12}  B={} T={} loss={:.3}, 1 submit/step",
-                p.name, "train", p.batch, r.tokens_per_s, r.ms_per_step, "", r.dispatches_per_step, p.batch, p.tbptt, r.final_loss
+                "{:<7} {:<7} {:>7} {:>13.0} {:>10.3} {:>9} {:>12}  B={} T={} loss={:.3}, 1 submit/step, loss read every {} steps ({:.0} tokens/s reading every step)",
+                p.name, "train", p.batch, r.tokens_per_s, r.ms_per_step, "", r.dispatches_per_step, p.batch, p.tbptt, r.final_loss,
+                a.steps, r.sync_tokens_per_s
             );
             if let Some(prof) = &r.profile {
                 profiles.push((format!("{} train step", p.name), profile_lines(prof)));

@@ -57,8 +57,17 @@ pub struct Trainer {
     pub grads: wgpu::Buffer,
     pub ws: Workspace,
     pub optim: Optimizer,
+    /// Loss and gradient norm of up to `STATS_RING` submitted steps, read back together.
+    stats_log: wgpu::Buffer,
     staging: wgpu::Buffer,
+    /// Steps submitted whose stats are still only on the GPU.
+    pending: usize,
+    /// Stats read back early (the ring was full) and not yet collected.
+    unread: Vec<StepStats>,
 }
+
+/// Steps whose loss can wait on the GPU before `Trainer::collect` must read them.
+pub const STATS_RING: usize = 64;
 
 impl Trainer {
     pub fn new(
@@ -78,9 +87,10 @@ impl Trainer {
         let grads = gpu.storage("grads", (layout.total * 4) as u64);
         let ws = Workspace::new(gpu, kernels, layout, &params, Some(&grads), batch, tbptt)?;
         let optim = Optimizer::new(gpu, kernels, &params, &grads, layout.total, opts)?;
+        let stats_log = gpu.storage("step stats", (STATS_RING * 8) as u64);
         let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("stats readback"),
-            size: 8,
+            size: (STATS_RING * 8) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -91,7 +101,10 @@ impl Trainer {
             grads,
             ws,
             optim,
+            stats_log,
             staging,
+            pending: 0,
+            unread: Vec::new(),
         })
     }
 
@@ -102,35 +115,75 @@ impl Trainer {
 
     /// One optimiser step on a `[B, T+1]` token window: zero the state of the streams in
     /// `reset`, forward, backward, clip, Adam; the hidden state carries over (detached).
-    /// Everything goes to the GPU in one submit; only the loss and norm are read back.
+    /// Everything goes to the GPU in one submit; the loss and norm are read back at once.
     pub fn step(&mut self, tokens: &[u32], reset: &[bool]) -> Result<StepStats> {
+        self.submit_step(tokens, reset)?;
+        Ok(self.collect()?.pop().expect("a submitted step has stats"))
+    }
+
+    /// As `step`, without waiting: the GPU keeps the stats until `collect`, so the host can
+    /// prepare the next window while this one runs (at most `STATS_RING` steps are kept;
+    /// beyond that this call reads them back itself).
+    pub fn submit_step(&mut self, tokens: &[u32], reset: &[bool]) -> Result<()> {
         ensure!(
             reset.len() == self.ws.batch,
             "reset mask has the wrong length"
         );
+        if self.pending == STATS_RING {
+            let early = self.read_pending()?;
+            self.unread.extend(early);
+        }
         self.ws.upload_tokens(tokens)?;
         self.ws.reset_streams(reset);
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         self.encode_forward_backward(&mut enc, None);
         self.optim.encode_step(&self.gpu, &mut enc);
-        enc.copy_buffer_to_buffer(&self.ws.stats, 0, &self.staging, 0, 4);
-        enc.copy_buffer_to_buffer(&self.optim.stats, 0, &self.staging, 4, 4);
+        let at = (self.pending * 8) as u64;
+        enc.copy_buffer_to_buffer(&self.ws.stats, 0, &self.stats_log, at, 4);
+        enc.copy_buffer_to_buffer(&self.optim.stats, 0, &self.stats_log, at + 4, 4);
         self.gpu.queue.submit([enc.finish()]);
-        let s: Vec<f32> = self.gpu.map_read(&self.staging, 8)?;
-        let stats = StepStats {
-            loss: s[0],
-            grad_norm: s[1],
-        };
-        if !stats.loss.is_finite() || !stats.grad_norm.is_finite() {
-            bail!(
-                "training diverged at step {}: loss {} and gradient norm {} are not finite \
-                 (try a lower --lr or a smaller --clip)",
-                self.optim.step,
-                stats.loss,
-                stats.grad_norm
-            );
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// The stats of every step submitted since the last call, in order. Fails, naming the
+    /// step, if any loss or gradient norm is not finite.
+    pub fn collect(&mut self) -> Result<Vec<StepStats>> {
+        let mut out = std::mem::take(&mut self.unread);
+        out.extend(self.read_pending()?);
+        Ok(out)
+    }
+
+    fn read_pending(&mut self) -> Result<Vec<StepStats>> {
+        if self.pending == 0 {
+            return Ok(Vec::new());
         }
-        Ok(stats)
+        let bytes = (self.pending * 8) as u64;
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&self.stats_log, 0, &self.staging, 0, bytes);
+        self.gpu.queue.submit([enc.finish()]);
+        let s: Vec<f32> = self.gpu.map_read(&self.staging, bytes)?;
+        let first = self.optim.step - self.pending as u64 + 1;
+        self.pending = 0;
+        s.chunks_exact(2)
+            .enumerate()
+            .map(|(i, c)| {
+                let stats = StepStats {
+                    loss: c[0],
+                    grad_norm: c[1],
+                };
+                if !stats.loss.is_finite() || !stats.grad_norm.is_finite() {
+                    bail!(
+                        "training diverged at step {}: loss {} and gradient norm {} are not \
+                         finite (try a lower --lr or a smaller --clip)",
+                        first + i as u64,
+                        stats.loss,
+                        stats.grad_norm
+                    );
+                }
+                Ok(stats)
+            })
+            .collect()
     }
 
     /// One step as `step`, with a timestamp pair around every dispatch: GPU time per kernel.
