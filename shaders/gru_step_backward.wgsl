@@ -4,7 +4,8 @@
 //   dgi_t = [dr·r(1-r), dz·z(1-z), dn_pre],  dgh_t = [dr·r(1-r), dz·z(1-z), dn_pre·r]
 // The last dispatch of a window (final = 1) only forms the carry into h0: grad of h0.
 // dhs keeps dh of every step: slot t+1 holds dh_t, slot 0 the gradient of h0.
-// Tile: 8 batch rows x 32 hidden units, the 3H-long product in chunks of 32.
+// Tile: 4 batch rows x 32 hidden units, the 3H-long product in chunks of 32 split over
+// two halves of the workgroup.
 
 struct Params {
     batch: u32,
@@ -31,29 +32,32 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dgh: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dhs: array<f32>;
 
-const TB: u32 = 8u;
+const TB: u32 = 4u;
 const TJ: u32 = 32u;
 const TK: u32 = 32u;
 
-var<workgroup> gs: array<f32, 256>;   // [TB][TK] of dgh_{t+1}
-var<workgroup> ws: array<f32, 1024>;  // [TK][TJ] of W_hh rows
+// The 3H-long product is split between two halves of the workgroup (alternate chunks of
+// 32), which doubles the threads in flight per output; the halves add up at the end.
+var<workgroup> gs: array<f32, 256>;   // [2 halves][TB][TK] of dgh_{t+1}
+var<workgroup> ws: array<f32, 2048>;  // [2 halves][TK][TJ] of W_hh rows
+var<workgroup> part: array<f32, 256>;
 
-// The dgh_{t+1} tile (one element per thread) and W_hh tile (32 rows k x 32 columns j,
-// four elements per thread, contiguous along j) of chunk k0, zero outside the shape.
-fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, gv: ptr<function, f32>, wv: ptr<function, array<f32, 4>>) {
+// The tiles of chunks k0 (half 0) and k0 + TK (half 1), zero outside the shape: one dgh
+// element and eight W_hh elements per thread, contiguous along k and j respectively.
+fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, gv: ptr<function, f32>, wv: ptr<function, array<f32, 8>>) {
     let H = p.hidden;
     let H3 = 3u * H;
-    let gb = wid.y * TB + tid / TK;
-    let gk = k0 + tid % TK;
+    let gb = wid.y * TB + (tid / TK) % TB;
+    let gk = k0 + (tid / 128u) * TK + tid % TK;
     var x = 0.0;
     if (gb < p.batch && gk < H3) { x = dgh[p.next_gh_off + gb * H3 + gk]; }
     *gv = x;
-    for (var r = 0u; r < 4u; r++) {
+    for (var r = 0u; r < 8u; r++) {
         let e = tid + r * 256u;
-        let kk = e / TJ;
+        let k = k0 + (e / 1024u) * TK + (e / TJ) % TK;
         let wj = wid.x * TJ + e % TJ;
         var y = 0.0;
-        if (k0 + kk < H3 && wj < H) { y = w[p.whh_off + (k0 + kk) * H + wj]; }
+        if (k < H3 && wj < H) { y = w[p.whh_off + k * H + wj]; }
         (*wv)[r] = y;
     }
 }
@@ -62,27 +66,32 @@ fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, gv: ptr<function, f32>, wv: ptr
 fn gru_step_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = p.hidden;
     let H3 = 3u * H;
-    let bi = tid / TJ;
+    let half = tid / 128u;
+    let bi = (tid / TJ) % TB;
     let ji = tid % TJ;
     let b = wid.y * TB + bi;
     let j = wid.x * TJ + ji;
     var acc = 0.0;
     if (p.has_next != 0u) {
-        // Next chunk's tiles in registers while the current one is multiplied.
+        // The next chunks' tiles in registers while the current ones are multiplied.
         var gv: f32;
-        var wv: array<f32, 4>;
+        var wv: array<f32, 8>;
         load_tiles(0u, tid, wid, &gv, &wv);
-        for (var k0 = 0u; k0 < H3; k0 += TK) {
+        for (var k0 = 0u; k0 < H3; k0 += 2u * TK) {
             gs[tid] = gv;
-            for (var r = 0u; r < 4u; r++) { ws[tid + r * 256u] = wv[r]; }
+            for (var r = 0u; r < 8u; r++) { ws[tid + r * 256u] = wv[r]; }
             workgroupBarrier();
-            if (k0 + TK < H3) { load_tiles(k0 + TK, tid, wid, &gv, &wv); }
+            if (k0 + 2u * TK < H3) { load_tiles(k0 + 2u * TK, tid, wid, &gv, &wv); }
             for (var kk = 0u; kk < TK; kk++) {
-                acc += gs[bi * TK + kk] * ws[kk * TJ + ji];
+                acc += gs[(half * TB + bi) * TK + kk] * ws[(half * TK + kk) * TJ + ji];
             }
             workgroupBarrier();
         }
     }
+    part[tid] = acc;
+    workgroupBarrier();
+    if (half == 1u) { return; }
+    acc += part[tid + 128u];
     if (b >= p.batch || j >= H) { return; }
     var dh = 0.0;
     if (p.has_next != 0u) {
