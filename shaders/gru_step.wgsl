@@ -3,8 +3,8 @@
 //   r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r·gh_n), h = (1-z)·n + z·h_prev
 // gi (input projection with b_ih) was computed for all steps by one GEMM beforehand.
 // Saves r, z, n and gh_n per position for the backward step.
-// Tile: 4 batch rows x 32 hidden units per workgroup, K in chunks of 32 split over two
-// halves of the workgroup; every global access is guarded (the module runs without runtime bounds checks).
+// Tile: 8 batch rows x 32 hidden units per workgroup, K in chunks of 32; every global
+// access is guarded (the module runs without runtime bounds checks).
 
 struct Params {
     batch: u32,
@@ -24,35 +24,30 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> hseq: array<f32>;
 @group(0) @binding(4) var<storage, read_write> gates: array<f32>;
 
-const TB: u32 = 4u;
+const TB: u32 = 8u;
 const TJ: u32 = 32u;
 const TK: u32 = 32u;
-const WROW: u32 = 33u; // padded W tile rows, against bank conflicts
 
-// The H-long products are split between two halves of the workgroup (alternate chunks of
-// 32), which doubles the threads in flight per output; the halves add up at the end.
-var<workgroup> hs: array<f32, 256>;   // [2 halves][TB][TK]
-var<workgroup> ws: array<f32, 6336>;  // [2 halves][3 gates][TJ][WROW]
+var<workgroup> hs: array<f32, 256>;       // [TB][TK]
+var<workgroup> ws: array<f32, 3168>;      // [3][TJ][TK + 1], padded against bank conflicts
 
-// The tiles of chunks k0 (half 0) and k0 + TK (half 1), zero outside the shape: one h
-// element and 24 W elements (2 halves x 3 gates x 32 rows x 32 k) per thread, contiguous
-// along k.
-fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 24>>) {
+// The h tile (one element per thread, contiguous along k) and W tile (3 gates x 32 rows x
+// 32 k, twelve elements per thread, contiguous along k) of chunk k0, zero outside the shape.
+fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 12>>) {
     let H = p.hidden;
-    let hb = wid.y * TB + (tid / TK) % TB;
-    let hk = k0 + (tid / 128u) * TK + tid % TK;
+    let hb = wid.y * TB + tid / TK;
+    let hk = k0 + tid % TK;
     var x = 0.0;
     if (hb < p.batch && hk < H) { x = hseq[p.hprev_off + hb * H + hk]; }
     *hv = x;
-    for (var r = 0u; r < 24u; r++) {
-        let e = tid + r * 256u;     // [half][gate][row][kk]
-        let half = e / 3072u;
-        let g = (e / 1024u) % 3u;
+    for (var r = 0u; r < 12u; r++) {
+        let e = tid + r * 256u;
+        let g = e / 1024u;
         let row = (e / TK) % TJ;
-        let k = k0 + half * TK + e % TK;
+        let kk = e % TK;
         let wj = wid.x * TJ + row;
         var y = 0.0;
-        if (wj < H && k < H) { y = w[p.whh_off + (g * H + wj) * H + k]; }
+        if (wj < H && k0 + kk < H) { y = w[p.whh_off + (g * H + wj) * H + k0 + kk]; }
         (*wv)[r] = y;
     }
 }
@@ -60,44 +55,32 @@ fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr
 @compute @workgroup_size(256)
 fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let H = p.hidden;
-    let half = tid / 128u;
-    let bi = (tid / TJ) % TB;
+    let bi = tid / TJ;
     let ji = tid % TJ;
     let b = wid.y * TB + bi;
     let j = wid.x * TJ + ji;
     var acc = vec3<f32>(0.0);
-    // Registers hold the next chunks' tiles while the current ones are multiplied, so the
+    // Registers hold the next chunk's tiles while the current one is multiplied, so the
     // global-memory latency overlaps the arithmetic.
     var hv: f32;
-    var wv: array<f32, 24>;
+    var wv: array<f32, 12>;
     load_tiles(0u, tid, wid, &hv, &wv);
-    for (var k0 = 0u; k0 < H; k0 += 2u * TK) {
+    for (var k0 = 0u; k0 < H; k0 += TK) {
         hs[tid] = hv;
-        for (var r = 0u; r < 24u; r++) {
+        for (var r = 0u; r < 12u; r++) {
             let e = tid + r * 256u;
-            ws[(e / TK) * WROW + e % TK] = wv[r];
+            ws[((e / 1024u) * TJ + (e / TK) % TJ) * (TK + 1u) + e % TK] = wv[r];
         }
         workgroupBarrier();
-        if (k0 + 2u * TK < H) { load_tiles(k0 + 2u * TK, tid, wid, &hv, &wv); }
-        let wbase = half * 3u * TJ;
+        if (k0 + TK < H) { load_tiles(k0 + TK, tid, wid, &hv, &wv); }
         for (var kk = 0u; kk < TK; kk++) {
-            let h = hs[(half * TB + bi) * TK + kk];
-            acc += h * vec3<f32>(ws[(wbase + ji) * WROW + kk],
-                                 ws[(wbase + TJ + ji) * WROW + kk],
-                                 ws[(wbase + 2u * TJ + ji) * WROW + kk]);
+            let h = hs[bi * TK + kk];
+            acc += h * vec3<f32>(ws[ji * (TK + 1u) + kk],
+                                 ws[(TJ + ji) * (TK + 1u) + kk],
+                                 ws[(2u * TJ + ji) * (TK + 1u) + kk]);
         }
         workgroupBarrier();
     }
-    // Half 1 hands its sums to half 0 through the (now free) W tile.
-    if (half == 1u) {
-        let q = (tid - 128u) * 3u;
-        ws[q] = acc.x;
-        ws[q + 1u] = acc.y;
-        ws[q + 2u] = acc.z;
-    }
-    workgroupBarrier();
-    if (half == 1u) { return; }
-    acc += vec3<f32>(ws[tid * 3u], ws[tid * 3u + 1u], ws[tid * 3u + 2u]);
     if (b >= p.batch || j >= H) { return; }
     let gi_row = p.gi_off + b * 3u * H;
     let r = sigmoid(gi[gi_row + j] + acc.x + w[p.bhh_off + j]);

@@ -162,7 +162,7 @@ impl Workspace {
                     &k.gru_step,
                     &[lb[l][gi_].id, pr.id, lb[l][hseq_].id, lb[l][gates_].id],
                     &p.map(|x| x as u32),
-                    [h.div_ceil(32) as u32, batch.div_ceil(4) as u32, 1],
+                    [h.div_ceil(32) as u32, batch.div_ceil(8) as u32, 1],
                 );
             }
             pb.copy(lb[l][hseq_].id, f(tbptt * bh), st.id, f(l * bh), f(bh));
