@@ -29,6 +29,23 @@ fn save_then_load_round_trips_with_metadata() {
     assert_eq!(names, vec!["m.safetensors"], "no temporary file is left");
 }
 
+#[test]
+fn the_same_model_always_gives_the_same_bytes() {
+    // Metadata order must not depend on the process's hash seed: save from two processes'
+    // worth of maps by saving many times (each HashMap gets a fresh random state).
+    let layout = ParamLayout::new(&ModelConfig::new(16, 8, 12, 2).unwrap());
+    let p = init_params(&layout, 1);
+    let d = tmp();
+    let f = d.path().join("m.safetensors");
+    save_model(&f, &layout, &p, 16000).unwrap();
+    let first = std::fs::read(&f).unwrap();
+    for _ in 0..20 {
+        save_model(&f, &layout, &p, 16000).unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), first);
+    }
+    assert_eq!(load_model(&f).unwrap().params, p);
+}
+
 /// A plain PyTorch `save_file(model.state_dict())` (no metadata) loads, shapes and all.
 #[test]
 fn pytorch_state_dict_without_metadata_loads() {

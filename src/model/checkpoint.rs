@@ -70,7 +70,24 @@ pub fn serialize_f32<'a>(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(safetensors::serialize(views, Some(meta))?)
+    let mut bytes = safetensors::serialize(views, Some(meta))?;
+    sort_header(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Rewrite the JSON header with its keys in sorted order. safetensors writes the metadata
+/// map in hash order, which changes from process to process; sorted, the same model always
+/// gives the same bytes. The header keeps its length, so tensor offsets stay valid.
+fn sort_header(bytes: &mut [u8]) -> Result<()> {
+    let n = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+    let header = &bytes[8..8 + n];
+    // serde_json's default map is ordered by key.
+    let value: serde_json::Value = serde_json::from_slice(header)?;
+    let mut sorted = serde_json::to_vec(&value)?;
+    anyhow::ensure!(sorted.len() <= n, "safetensors header grew when sorted");
+    sorted.resize(n, b' ');
+    bytes[8..8 + n].copy_from_slice(&sorted);
+    Ok(())
 }
 
 /// Read a tensor as f32 (F32, or F64/F16/BF16 converted), naming the tensor on error.
