@@ -71,14 +71,14 @@ pub fn serialize_f32<'a>(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut bytes = safetensors::serialize(views, Some(meta))?;
-    sort_header(&mut bytes)?;
+    sort_safetensors_header(&mut bytes)?;
     Ok(bytes)
 }
 
 /// Rewrite the JSON header with its keys in sorted order. safetensors writes the metadata
 /// map in hash order, which changes from process to process; sorted, the same model always
 /// gives the same bytes. The header keeps its length, so tensor offsets stay valid.
-fn sort_header(bytes: &mut [u8]) -> Result<()> {
+pub fn sort_safetensors_header(bytes: &mut [u8]) -> Result<()> {
     let n = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
     let header = &bytes[8..8 + n];
     // serde_json's default map is ordered by key.

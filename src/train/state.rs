@@ -95,7 +95,8 @@ impl TrainerState {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let bytes = safetensors::serialize(views, Some(meta))?;
+        let mut bytes = safetensors::serialize(views, Some(meta))?;
+        crate::model::sort_safetensors_header(&mut bytes)?;
         write_bytes_atomic(path, &bytes)
     }
 
