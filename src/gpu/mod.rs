@@ -145,10 +145,6 @@ impl Gpu {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
-    pub fn has_timestamps(&self) -> bool {
-        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
-    }
-
     /// Fail with a clear sentence when a buffer of `bytes` would not fit this adapter.
     pub fn check_buffer_size(&self, what: &str, bytes: u64) -> Result<()> {
         let max = self

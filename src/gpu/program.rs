@@ -268,17 +268,6 @@ impl Program {
             .count()
     }
 
-    /// Names of the dispatched kernels, in order (for the profiler).
-    pub fn kernel_names(&self) -> Vec<&str> {
-        self.ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Dispatch { kernel, .. } => Some(kernel.name.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Encode every op. With a profiler, a timestamp pair brackets each dispatch.
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut super::Profiler>) {
         let mut i = 0;

@@ -201,7 +201,7 @@ impl Workspace {
             grid,
         );
         k.record_sum(&mut pb, ls, 0, rows, scale, stb, 0);
-        let forward = pb_take(&mut pb).build(gpu);
+        let forward = std::mem::take(&mut pb).build(gpu);
 
         // ---- backward ----
         let backward = grads.map(|grads| {
@@ -357,7 +357,7 @@ impl Workspace {
                 &emb_params,
                 [e.div_ceil(64) as u32, v as u32, 1],
             );
-            pb_take(&mut pb).build(gpu)
+            std::mem::take(&mut pb).build(gpu)
         });
 
         Ok(Workspace {
@@ -452,10 +452,6 @@ impl Workspace {
         let tm: Vec<f32> = self.gpu.read(&self.layers[l].hseq, bh, self.tbptt * bh)?;
         Ok(time_to_batch_major(&tm, self.batch, self.tbptt, h))
     }
-}
-
-fn pb_take(pb: &mut ProgramBuilder) -> ProgramBuilder {
-    std::mem::take(pb)
 }
 
 /// [T, B, W] → [B, T, W].
