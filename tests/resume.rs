@@ -60,10 +60,15 @@ fn n_steps_plus_resume_for_n_more_equals_2n_steps_bit_for_bit() {
     let valid = tracks(&[70], 2);
     let n = 5;
 
+    // The straight run submits without waiting and reads the losses once (as the train
+    // loop does); the split runs wait for every step. Both must give the same bits.
     let mut straight = Session::start(&gpu, &k, run_config(), &train, &valid, None).unwrap();
     for _ in 0..2 * n {
-        straight.step().unwrap();
+        straight.submit().unwrap();
     }
+    assert_eq!(straight.uncollected(), 2 * n);
+    assert_eq!(straight.collect().unwrap().len(), 2 * n);
+    assert_eq!(straight.uncollected(), 0);
     let want = straight.snapshot(0.0).unwrap();
 
     let dir = tempfile::tempdir().unwrap();

@@ -31,6 +31,7 @@ pub fn run() -> Result<ExitCode> {
     match picked {
         Ok(gpu) => {
             println!("gruwave uses (*): {}", gpu.describe());
+            println!("features: {}", gpu.capabilities());
             if gpu.is_software() {
                 println!(
                     "note: this is a software adapter: it works, but slowly; commands pick \

@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 const LN2: f64 = std::f64::consts::LN_2;
 
+/// Losses are read back after this many steps or this much time, whichever comes first.
+const READ_EVERY_STEPS: usize = 16;
+const READ_EVERY_TIME: Duration = Duration::from_millis(250);
+
 /// The result of a training invocation.
 pub(crate) struct Outcome {
     pub out: PathBuf,
@@ -207,7 +211,7 @@ pub(crate) fn run_loop(
     };
     let every = |n: u64, step: u64| n > 0 && step.is_multiple_of(n);
     let mut saved_at = None;
-    let mut stopped_by_ctrl_c = false;
+    let stopped_by_ctrl_c;
 
     // Validation bits/sample, and a note of how long it took (to help choose --valid-every).
     let validate = |session: &Session, progress: &Progress| -> Result<Option<(f64, String)>> {
@@ -266,59 +270,73 @@ pub(crate) fn run_loop(
         Ok(())
     };
 
+    // Steps are submitted back to back and their losses read in batches, so the GPU never
+    // waits for the host between steps; the bar and metrics still see every step.
+    let mut batch_started = Instant::now();
     loop {
         let step = session.step_count();
-        if interrupted.load(Ordering::SeqCst) {
-            stopped_by_ctrl_c = true;
-            break;
-        }
-        if target.is_some_and(|t| step >= t) || deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-        let t0 = Instant::now();
-        let stats = session.step()?;
-        let secs = t0.elapsed().as_secs_f64();
-        let step = session.step_count();
-        let bits = stats.loss as f64 / LN2;
-        recent.push(bits, secs);
-        let mut row = MetricsRow {
-            step,
-            train_bits: bits,
-            valid_bits: None,
-            tokens_per_s: session.tokens_per_step() as f64 / secs,
-            elapsed_s: 0.0,
-        };
-        if every(run.valid_every, step) {
-            if let Some((v, took)) = validate(&session, &progress)? {
-                row.valid_bits = Some(v);
-                progress.line(&format!(
-                    "step {step}: train {:.3} bits/sample (mean of the last {}), valid {v:.3} bits/sample ({took})",
-                    recent.mean_bits(),
-                    recent.window.len()
-                ));
+        let stop = interrupted.load(Ordering::SeqCst)
+            || target.is_some_and(|t| step >= t)
+            || deadline.is_some_and(|d| Instant::now() >= d);
+        let due = |n: u64| every(n, step) && step > first_step;
+        let read_now = stop
+            || session.uncollected() >= READ_EVERY_STEPS
+            || batch_started.elapsed() >= READ_EVERY_TIME
+            || due(run.valid_every)
+            || due(run.checkpoint_every);
+        if read_now && session.uncollected() > 0 {
+            let stats = session.collect()?;
+            let secs = batch_started.elapsed().as_secs_f64() / stats.len() as f64;
+            batch_started = Instant::now();
+            let first = step + 1 - stats.len() as u64;
+            for (i, s) in stats.iter().enumerate() {
+                let bits = s.loss as f64 / LN2;
+                recent.push(bits, secs);
+                rows.push(MetricsRow {
+                    step: first + i as u64,
+                    train_bits: bits,
+                    valid_bits: None,
+                    tokens_per_s: session.tokens_per_step() as f64 / secs,
+                    elapsed_s: elapsed(&session),
+                });
             }
+            if due(run.valid_every) {
+                if let Some((v, took)) = validate(&session, &progress)? {
+                    if let Some(row) = rows.last_mut() {
+                        row.valid_bits = Some(v);
+                        row.elapsed_s = elapsed(&session);
+                    }
+                    progress.line(&format!(
+                        "step {step}: train {:.3} bits/sample (mean of the last {}), valid {v:.3} bits/sample ({took})",
+                        recent.mean_bits(),
+                        recent.window.len()
+                    ));
+                }
+            }
+            if due(run.checkpoint_every) {
+                checkpoint(&session, &rows, &progress, true)?;
+                saved_at = Some(step);
+            }
+            // The bar: smoothed loss, throughput, and time left.
+            let per_step = started.elapsed().as_secs_f64() / (step - first_step) as f64;
+            let mut left = target.map(|t| t.saturating_sub(step) as f64 * per_step);
+            if let Some(d) = deadline {
+                let budget = d.saturating_duration_since(Instant::now()).as_secs_f64();
+                left = Some(left.map_or(budget, |l| l.min(budget)));
+            }
+            progress.bar.set_position(step);
+            progress.bar.set_message(format!(
+                "ETA {}, train {:.3} bits/sample, {:.0} tokens/s",
+                left.map_or("?".to_string(), human_duration),
+                recent.mean_bits(),
+                session.tokens_per_step() as f64 / recent.mean_secs()
+            ));
         }
-        row.elapsed_s = elapsed(&session);
-        rows.push(row);
-        if every(run.checkpoint_every, step) {
-            checkpoint(&session, &rows, &progress, true)?;
-            saved_at = Some(step);
+        if stop {
+            stopped_by_ctrl_c = interrupted.load(Ordering::SeqCst);
+            break;
         }
-
-        // The bar: smoothed loss, throughput, and time left.
-        let per_step = started.elapsed().as_secs_f64() / (step - first_step) as f64;
-        let mut left = target.map(|t| (t - step) as f64 * per_step);
-        if let Some(d) = deadline {
-            let budget = d.saturating_duration_since(Instant::now()).as_secs_f64();
-            left = Some(left.map_or(budget, |l| l.min(budget)));
-        }
-        progress.bar.set_position(step);
-        progress.bar.set_message(format!(
-            "ETA {}, train {:.3} bits/sample, {:.0} tokens/s",
-            left.map_or("?".to_string(), human_duration),
-            recent.mean_bits(),
-            session.tokens_per_step() as f64 / recent.mean_secs()
-        ));
+        session.submit()?;
     }
 
     let step = session.step_count();

@@ -141,6 +141,36 @@ impl Gpu {
         )
     }
 
+    /// The optional features gruwave uses, as a line for `devices` and `bench`.
+    pub fn capabilities(&self) -> String {
+        let yes = |f: wgpu::Features| {
+            if self.features.contains(f) {
+                "yes"
+            } else {
+                "no"
+            }
+        };
+        let subgroups = if self.has_subgroups() {
+            format!(
+                "yes (size {}..{})",
+                self.info.subgroup_min_size, self.info.subgroup_max_size
+            )
+        } else {
+            "no".to_string()
+        };
+        format!(
+            "timestamp queries {}, subgroups {subgroups}, workgroup memory {} KiB, \
+             {} invocations per workgroup",
+            yes(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            self.limits.max_compute_workgroup_storage_size / 1024,
+            self.limits.max_compute_invocations_per_workgroup
+        )
+    }
+
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+    }
+
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }

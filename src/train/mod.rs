@@ -146,6 +146,11 @@ impl Trainer {
         Ok(())
     }
 
+    /// Steps submitted whose stats `collect` has not returned yet.
+    pub fn uncollected(&self) -> usize {
+        self.pending + self.unread.len()
+    }
+
     /// The stats of every step submitted since the last call, in order. Fails, naming the
     /// step, if any loss or gradient norm is not finite.
     pub fn collect(&mut self) -> Result<Vec<StepStats>> {

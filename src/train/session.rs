@@ -177,10 +177,28 @@ impl Session {
         self.run.batch * self.run.tbptt
     }
 
-    /// One optimiser step on the next window of every stream.
+    /// One optimiser step on the next window of every stream, its loss read back at once.
     pub fn step(&mut self) -> Result<StepStats> {
+        self.submit()?;
+        Ok(self.collect()?.pop().expect("a submitted step has stats"))
+    }
+
+    /// As `step` without waiting for the GPU: the host cuts the next window while this one
+    /// runs. `collect` returns the stats.
+    pub fn submit(&mut self) -> Result<()> {
         let batch = self.streams.next_batch();
-        self.trainer.step(&batch.tokens, &batch.reset)
+        self.trainer.submit_step(&batch.tokens, &batch.reset)
+    }
+
+    /// The stats of the steps submitted since the last call, in order; fails on a
+    /// non-finite loss or gradient norm, naming the step.
+    pub fn collect(&mut self) -> Result<Vec<StepStats>> {
+        self.trainer.collect()
+    }
+
+    /// Steps submitted whose stats have not been collected.
+    pub fn uncollected(&self) -> usize {
+        self.trainer.uncollected()
     }
 
     pub fn evaluator(&self) -> Option<&Evaluator> {
