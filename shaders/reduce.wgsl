@@ -1,4 +1,5 @@
-// Deterministic reductions (fixed summation order, no float atomics).
+// Deterministic reductions (fixed summation order, no float atomics); wg_sum comes from
+// wg_reduce*.wgsl.
 
 struct Params {
     n: u32,        // elements (sum_scaled, sumsq_partial) or rows (colsum)
@@ -14,49 +15,40 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, 256>;
-
-fn tree(tid: u32) {
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-        workgroupBarrier();
-    }
-}
 
 // out[out_off] = scale * sum(x[in_off .. in_off + n]); one workgroup.
 @compute @workgroup_size(256)
-fn sum_scaled(@builtin(local_invocation_index) tid: u32) {
+fn sum_scaled(lane: Lane) {
+    let tid = lane.tid;
     var s = 0.0;
     for (var i = tid; i < p.n; i += WG) { s += x[p.in_off + i]; }
-    red[tid] = s;
-    tree(tid);
-    if (tid == 0u) { out[p.out_off] = red[0] * p.scale; }
+    s = wg_sum(lane, s);
+    if (tid == 0u) { out[p.out_off] = s * p.scale; }
 }
 
 // out[out_off + w] = sum of squares of x[in_off + i] for i ≡ w-th slice, over `parts` workgroups.
 @compute @workgroup_size(256)
-fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn sumsq_partial(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
+    let tid = lane.tid;
     var s = 0.0;
     for (var i = wid.x * WG + tid; i < p.n; i += p.parts * WG) {
         let v = x[p.in_off + i];
         s += v * v;
     }
-    red[tid] = s;
-    tree(tid);
-    if (tid == 0u) { out[p.out_off + wid.x] = red[0]; }
+    s = wg_sum(lane, s);
+    if (tid == 0u) { out[p.out_off + wid.x] = s; }
 }
 
 // From the partial sums at out[out_off ..]: out[0] = total norm,
 // out[1] = clip coefficient min(max_norm / (norm + 1e-6), 1) as clip_grad_norm_.
 @compute @workgroup_size(256)
-fn clip_coef(@builtin(local_invocation_index) tid: u32) {
+fn clip_coef(lane: Lane) {
+    let tid = lane.tid;
     var s = 0.0;
     for (var i = tid; i < p.parts; i += WG) { s += out[p.out_off + i]; }
-    red[tid] = s;
-    tree(tid);
+    s = wg_sum(lane, s);
     if (tid == 0u) {
-        let norm = sqrt(red[0]);
+        let norm = sqrt(s);
         out[0] = norm;
         out[1] = min(p.scale / (norm + 1e-6), 1.0);
     }
@@ -76,10 +68,11 @@ fn colsum_partial(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
         for (var i = r0 + lid.y; i < r1; i += 4u) { s += x[p.in_off + i * p.cols + j]; }
     }
     let tid = lid.y * 64u + lid.x;
-    red[tid] = s;
+    wg_part[tid] = s;
     workgroupBarrier();
     if (lid.y == 0u && j < p.cols) {
-        out[wid.y * p.cols + j] = red[lid.x] + red[64u + lid.x] + red[128u + lid.x] + red[192u + lid.x];
+        out[wid.y * p.cols + j] = wg_part[lid.x] + wg_part[64u + lid.x] + wg_part[128u + lid.x]
+            + wg_part[192u + lid.x];
     }
 }
 

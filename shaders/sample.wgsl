@@ -32,7 +32,6 @@ struct Controls {
 @group(0) @binding(6) var<storage, read_write> logits_out: array<f32>;
 @group(0) @binding(6) var<storage, read> scratch: array<f32>;
 
-var<workgroup> part: array<f32, 256>;
 var<workgroup> pick: atomic<u32>;
 var<workgroup> drawn: array<u32, 4>;
 
@@ -46,30 +45,6 @@ fn pcg(v: u32) -> u32 {
 fn uniform01(stream: u32, step: u32) -> f32 {
     let x = pcg(pcg(pcg(ctl.seed_lo ^ pcg(ctl.seed_hi)) + stream) + step);
     return f32(x >> 8u) * (1.0 / 16777216.0);
-}
-
-fn tree_sum(tid: u32, v: f32) -> f32 {
-    part[tid] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (tid < s) { part[tid] += part[tid + s]; }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn tree_max(tid: u32, v: f32) -> f32 {
-    part[tid] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (tid < s) { part[tid] = max(part[tid], part[tid + s]); }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
 }
 
 // Weight of token v: exp((l - m) / T), zero outside the top k (ties to the lower index).
@@ -91,11 +66,12 @@ fn weight(base: u32, vocab: u32, v: u32, m: f32) -> f32 {
 // in every workgroup that calls it. Argmax (lowest index on ties) at temperature 0, else
 // the first v whose running sum of weights exceeds u·Σ weights. Reads only; all 256
 // threads must call it (it synchronises the workgroup).
-fn draw_token(tid: u32, stream: u32, step: u32, vocab: u32) -> u32 {
+fn draw_token(lane: Lane, stream: u32, step: u32, vocab: u32) -> u32 {
+    let tid = lane.tid;
     let base = stream * vocab;
     var m = -3.4e38;
     for (var v = tid; v < vocab; v += 256u) { m = max(m, scratch[base + v]); }
-    m = tree_max(tid, m);
+    m = wg_max(lane, m);
     if (tid == 0u) { atomicStore(&pick, vocab); }
     workgroupBarrier();
     if (ctl.temperature <= 0.0) {
@@ -106,29 +82,21 @@ fn draw_token(tid: u32, stream: u32, step: u32, vocab: u32) -> u32 {
     }
     var wsum = 0.0;
     for (var v = tid; v < vocab; v += 256u) { wsum += weight(base, vocab, v, m); }
-    let total = tree_sum(tid, wsum);
+    let total = wg_sum(lane, wsum);
     let target_ = uniform01(stream, step) * total;
-    // Inclusive scan in chunks of 256; the thread whose interval holds the target picks.
+    // Inclusive scan in chunks of 256 tokens; the invocation whose interval holds the
+    // target picks. Token c + scan_rank is the one at the scan's rank.
     var offset = 0.0;
-    var last_kept = 0u;
+    let rank = scan_rank(lane);
     for (var c = 0u; c < vocab; c += 256u) {
-        let v = c + tid;
+        let v = c + rank;
         var wv = 0.0;
         if (v < vocab) { wv = weight(base, vocab, v, m); }
-        part[tid] = wv;
-        workgroupBarrier();
-        for (var d = 1u; d < 256u; d <<= 1u) {
-            var add = 0.0;
-            if (tid >= d) { add = part[tid - d]; }
-            workgroupBarrier();
-            part[tid] += add;
-            workgroupBarrier();
-        }
-        let incl = offset + part[tid];
+        let scan = wg_scan(lane, wv);
+        let incl = offset + scan.x;
         let excl = incl - wv;
         if (wv > 0.0 && excl <= target_ && target_ < incl) { atomicMin(&pick, v); }
-        offset += part[255];
-        workgroupBarrier();
+        offset += scan.y;
     }
     var t = workgroupUniformLoad(&pick);
     if (t >= vocab) {
@@ -180,11 +148,12 @@ fn sample_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
 // Layer 0 that first draws its input tokens from the previous step's logits (few streams).
 // Kept apart from sample_cell so the draw's registers do not weigh on the plain cell.
 @compute @workgroup_size(256)
-fn sample_cell_draw(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn sample_cell_draw(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
+    let tid = lane.tid;
     let s0 = wid.y * p.sb;
     let ns = min(p.sb, p.streams - s0);
     for (var s = 0u; s < ns; s++) {
-        let t = draw_token(tid, s0 + s, ctl.base_step + p.draw_step, p.vocab);
+        let t = draw_token(lane, s0 + s, ctl.base_step + p.draw_step, p.vocab);
         if (tid == 0u) {
             drawn[s] = t;
             if (wid.x == 0u) { hist[p.tok_off + s0 + s] = t; }
@@ -345,7 +314,7 @@ struct DrawParams {
 @group(0) @binding(0) var<uniform> dp: DrawParams;
 
 @compute @workgroup_size(256)
-fn sample_draw(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let t = draw_token(tid, wid.x, ctl.base_step + dp.step, dp.vocab);
-    if (tid == 0u) { hist[dp.out_off + wid.x] = t; }
+fn sample_draw(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
+    let t = draw_token(lane, wid.x, ctl.base_step + dp.step, dp.vocab);
+    if (lane.tid == 0u) { hist[dp.out_off + wid.x] = t; }
 }

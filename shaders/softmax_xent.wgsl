@@ -1,4 +1,5 @@
-// Fused softmax + cross-entropy + dlogits, one workgroup per position.
+// Fused softmax + cross-entropy + dlogits, one workgroup per position (wg_max and wg_sum
+// come from wg_reduce*.wgsl).
 // Positions are time-major (row = t*B + b); the target of (b, t) is tokens[b*(T+1) + t + 1].
 //   loss[row] = logsumexp(logits) - logits[target]
 //   dlogits   = (softmax(logits) - onehot(target)) * scale      (scale = 1 / (B*T))
@@ -19,44 +20,20 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, 256>;
-
-fn reduce_max(tid: u32, v: f32) -> f32 {
-    red[tid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(tid: u32, v: f32) -> f32 {
-    red[tid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(256)
-fn softmax_xent(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn softmax_xent(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
+    let tid = lane.tid;
     let row = wid.x + wid.y * 65535u;
     if (row >= p.rows) { return; } // uniform per workgroup: barriers stay uniform
     let V = p.vocab;
     let base = row * V;
     var m = -3.4e38;
     for (var v = tid; v < V; v += WG) { m = max(m, logits[base + v]); }
-    m = reduce_max(tid, m);
+    m = wg_max(lane, m);
     var s = 0.0;
     for (var v = tid; v < V; v += WG) { s += exp(logits[base + v] - m); }
-    s = reduce_sum(tid, s);
+    s = wg_sum(lane, s);
     let t = row / p.batch;
     let b = row % p.batch;
     let tgt = tokens[b * p.tok_stride + p.tok_off + t + 1u];

@@ -6,7 +6,8 @@ use common::*;
 use gruwave::model::{ModelConfig, ParamLayout};
 use gruwave::reference;
 use gruwave::train::Optimizer;
-use gruwave::{TrainOptions, Trainer};
+use gruwave::{Kernels, TrainOptions, Trainer};
+use std::sync::Arc;
 
 /// f32 engine vs f64 reference: relative error per tensor.
 const TOL: f64 = 2e-4;
@@ -61,13 +62,25 @@ fn split(c: &Case) -> (Vec<u32>, Vec<u32>) {
     (x, y)
 }
 
+/// Mismatches of every kernel variant (`kernel_variants`) against the reference.
 fn compare(c: &Case) -> Vec<String> {
+    kernel_variants()
+        .iter()
+        .flat_map(|(name, k)| {
+            compare_with(c, k)
+                .into_iter()
+                .map(move |m| format!("{name}: {m}"))
+        })
+        .collect()
+}
+
+fn compare_with(c: &Case, k: &Arc<Kernels>) -> Vec<String> {
     let layout = ParamLayout::new(&c.cfg);
     let (x, y) = split(c);
     let (fwd, bwd) = reference::forward_backward(&layout, &c.params, &x, &y, c.b, c.t, &c.h0);
-    let (gpu, k) = gpu();
+    let (gpu, _) = gpu();
     let p32: Vec<f32> = c.params.iter().map(|&v| v as f32).collect();
-    let mut tr = Trainer::new(&gpu, &k, &layout, &p32, c.b, c.t, TrainOptions::default()).unwrap();
+    let mut tr = Trainer::new(&gpu, k, &layout, &p32, c.b, c.t, TrainOptions::default()).unwrap();
     tr.ws
         .set_state(&c.h0.iter().map(|&v| v as f32).collect::<Vec<_>>())
         .unwrap();
@@ -169,8 +182,11 @@ fn reset_streams_start_from_zero_state() {
 #[test]
 fn clipped_adam_steps_match_pytorch() {
     let fx = Fixture::open("adam_step.safetensors");
-    let (gpu, k) = gpu();
-    for s in ["clip", "noclip"] {
+    let (gpu, _) = gpu();
+    let runs = ["clip", "noclip"]
+        .into_iter()
+        .flat_map(|s| kernel_variants().into_iter().map(move |v| (s, v)));
+    for (s, (variant, k)) in runs {
         let names = ["a", "b", "c"];
         let cat = |f: &dyn Fn(&str) -> String| -> Vec<f64> {
             names.iter().flat_map(|t| fx.f64(&f(t))).collect()
@@ -200,7 +216,7 @@ fn clipped_adam_steps_match_pytorch() {
             let want_norm = fx.f64(&format!("{s}.grad_norm.f64"))[0];
             assert!(
                 ((norm[0] as f64) - want_norm).abs() / want_norm < 1e-5,
-                "{s} norm {} vs {want_norm}",
+                "{s} {variant} norm {} vs {want_norm}",
                 norm[0]
             );
             let got: Vec<f32> = gpu.read(&params, 0, n).unwrap();

@@ -111,9 +111,13 @@ fn gemm_matches_f64_on_ragged_shapes() {
 
 #[test]
 fn colsum_and_sum_match_f64() {
-    let (gpu, k) = gpu();
+    let (gpu, _) = gpu();
     let mut rng = TestRng(5);
-    for &(rows, cols) in &[(1, 1), (7, 65), (300, 3), (1000, 129), (64 * 64 + 5, 70)] {
+    let shapes = [(1, 1), (7, 65), (300, 3), (1000, 129), (64 * 64 + 5, 70)];
+    for ((rows, cols), (variant, k)) in shapes
+        .into_iter()
+        .flat_map(|s| kernel_variants().into_iter().map(move |v| (s, v)))
+    {
         let x: Vec<f32> = (0..rows * cols + 4)
             .map(|_| rng.uniform(-1.0, 1.0) as f32)
             .collect();
@@ -135,12 +139,12 @@ fn colsum_and_sum_match_f64() {
             .collect();
         assert!(
             rel_err(&to_f64(&got[1..]), &want) < 1e-5,
-            "colsum {rows}x{cols}"
+            "colsum {rows}x{cols} {variant}"
         );
         let total: f64 = x[4..].iter().map(|&v| v as f64).sum::<f64>() * 0.5;
         assert!(
             (got[0] as f64 - total).abs() < 1e-4 * (1.0 + total.abs()),
-            "sum {rows}x{cols}: {} vs {total}",
+            "sum {rows}x{cols} {variant}: {} vs {total}",
             got[0]
         );
     }

@@ -6,6 +6,8 @@ use gruwave::model::{ModelConfig, ParamKind, ParamLayout};
 use gruwave::reference;
 use gruwave::sample::{draw, edge_distance, uniform, SampleOptions, Sampler, Tuning};
 use gruwave::train::Workspace;
+use gruwave::Kernels;
+use std::sync::Arc;
 
 fn random_model(
     rng: &mut TestRng,
@@ -34,21 +36,25 @@ fn ref_step(layout: &ParamLayout, p: &[f64], tok: u32, state: &[f64]) -> (Vec<f6
 /// Returns how many tokens were compared (a stream stops being compared once its random
 /// number lies within `margin` of a bin edge, where f32 rounding may legitimately differ).
 fn compare_with_reference(opts: SampleOptions, prime: &[u8], streams: usize, n: usize) -> usize {
-    compare_with_reference_fused(opts, prime, streams, n, None)
+    let (_, k) = gpu();
+    compare_with_reference_tuned(opts, prime, streams, n, None, &k, 11)
 }
 
-fn compare_with_reference_fused(
+/// As `compare_with_reference`, with a given work split, kernel build and vocabulary.
+fn compare_with_reference_tuned(
     opts: SampleOptions,
     prime: &[u8],
     streams: usize,
     n: usize,
     tuning: Option<Tuning>,
+    k: &Arc<Kernels>,
+    vocab: usize,
 ) -> usize {
     let mut rng = TestRng(opts.seed ^ 99);
-    let (layout, p32) = random_model(&mut rng, 11, 5, 9, 2);
+    let (layout, p32) = random_model(&mut rng, vocab, 5, 9, 2);
     let p64: Vec<f64> = p32.iter().map(|&x| x as f64).collect();
-    let (gpu, k) = gpu();
-    let mut s = Sampler::new(&gpu, &k, &layout, &p32, streams).unwrap();
+    let (gpu, _) = gpu();
+    let mut s = Sampler::new(&gpu, k, &layout, &p32, streams).unwrap();
     if let Some(t) = tuning {
         s.set_tuning(t).unwrap();
     }
@@ -120,7 +126,8 @@ fn sampled_tokens_equal_the_reference_with_the_same_random_numbers() {
 }
 
 /// Every way of splitting the work (the GPU's and the CPU adapter's defaults among them),
-/// with the draw fused into layer 0 or in its own dispatch, whatever the adapter here.
+/// with the draw fused into layer 0 or in its own dispatch, whatever the adapter here; with
+/// the reductions built with subgroups and without where the adapter has them.
 #[test]
 fn every_tuning_equals_the_reference() {
     let t = |fused_draw, cell_units, cell_streams, logit_lanes| Tuning {
@@ -136,26 +143,31 @@ fn every_tuning_equals_the_reference() {
         t(true, 8, 2, 16),
         t(false, 64, 3, 256),
     ] {
-        for streams in [1, 3] {
+        for ((streams, vocab), (variant, k)) in [(1, 11), (3, 256)]
+            .into_iter()
+            .flat_map(|s| kernel_variants().into_iter().map(move |v| (s, v)))
+        {
             let opts = SampleOptions {
                 temperature: 0.9,
                 top_k: 5,
                 seed: 30 + streams as u64,
             };
-            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(tuning));
+            let n =
+                compare_with_reference_tuned(opts, &[4, 2], streams, 64, Some(tuning), &k, vocab);
             assert!(
                 n >= 50 * streams,
-                "{tuning:?} streams={streams}: only {n} tokens compared"
+                "{tuning:?} {variant} streams={streams} V={vocab}: only {n} tokens compared"
             );
             let opts = SampleOptions {
                 temperature: 0.0,
                 top_k: 0,
                 seed: 1,
             };
-            let n = compare_with_reference_fused(opts, &[4, 2], streams, 64, Some(tuning));
+            let n =
+                compare_with_reference_tuned(opts, &[4, 2], streams, 64, Some(tuning), &k, vocab);
             assert!(
                 n >= 50 * streams,
-                "argmax {tuning:?} streams={streams}: only {n} compared"
+                "argmax {tuning:?} {variant} streams={streams} V={vocab}: only {n} compared"
             );
         }
     }
@@ -331,6 +343,9 @@ fn bad_arguments_are_errors() {
     let (gpu, k) = gpu();
     assert!(Sampler::new(&gpu, &k, &layout, &p, 0).is_err());
     assert!(Sampler::new(&gpu, &k, &layout, &p, 2000).is_err());
+    let (wide, wp) = random_model(&mut rng, 300, 5, 9, 1);
+    let msg = format!("{:#}", Sampler::new(&gpu, &k, &wide, &wp, 1).err().unwrap());
+    assert!(msg.contains("vocabulary of 300"), "{msg}");
     let mut s = Sampler::new(&gpu, &k, &layout, &p, 1).unwrap();
     assert!(s.prime(&[200]).is_err(), "token beyond the vocabulary");
     assert!(s

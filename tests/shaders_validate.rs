@@ -1,6 +1,6 @@
-//! Every WGSL file parses and validates with naga (no GPU needed).
+//! Every WGSL file parses and validates with naga (no GPU needed), in each build variant.
 
-use gruwave::kernels::SHADERS;
+use gruwave::kernels::{shader_source, KernelOptions, FAMILIES, LIBRARY_FILES};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -11,22 +11,28 @@ fn every_shader_parses_and_validates() {
         .filter(|n| n.ends_with(".wgsl"))
         .collect();
     on_disk.sort();
-    // gates.wgsl is not a kernel family of its own: it is prepended to others.
-    on_disk.retain(|n| n != "gates.wgsl");
-    let mut compiled: Vec<String> = SHADERS.iter().map(|(n, _)| n.to_string()).collect();
+    let mut compiled: Vec<String> = FAMILIES
+        .iter()
+        .map(|(n, _, _)| n.to_string())
+        .chain(LIBRARY_FILES.iter().map(|n| n.to_string()))
+        .collect();
     compiled.sort();
     assert_eq!(
         on_disk, compiled,
         "every file in shaders/ is built into the library"
     );
-    for (name, src) in SHADERS {
-        let module = naga::front::wgsl::parse_str(src)
-            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::all(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    for subgroups in [false, true] {
+        let opts = KernelOptions { subgroups };
+        for (name, _, _) in FAMILIES {
+            let src = shader_source(name, opts);
+            let module = naga::front::wgsl::parse_str(&src)
+                .unwrap_or_else(|e| panic!("{name} {opts:?}: {}", e.emit_to_string(&src)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name} {opts:?}: {}", e.emit_to_string(&src)));
+        }
     }
 }

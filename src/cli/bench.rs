@@ -56,6 +56,15 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "adapter: {} | backend: {:?} | type: {:?} | driver: {} {}",
         info.name, info.backend, info.device_type, info.driver, info.driver_info
     );
+    let reductions = if k.options.subgroups {
+        "subgroup"
+    } else {
+        "workgroup-memory tree"
+    };
+    println!(
+        "features: {} | reductions: {reductions} (GRUWAVE_SUBGROUPS=0 forces the tree)",
+        gpu.capabilities()
+    );
     if a.profile && crate::gpu::Profiler::new(&gpu, 1).is_none() {
         println!("profile: this adapter has no timestamp queries inside compute passes; kernel times are not available");
     }
@@ -110,7 +119,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if let Some(path) = &a.json {
         let doc = json!({
             "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
-            "driver": info.driver, "driver_info": info.driver_info, "results": rows,
+            "driver": info.driver, "driver_info": info.driver_info,
+            "subgroup_reductions": k.options.subgroups, "results": rows,
         });
         crate::fsutil::write_bytes_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
         println!("\nwrote {}", path.display());

@@ -6,39 +6,98 @@
 use crate::gpu::{Access, BufId, Gpu, Kernel, ProgramBuilder};
 use std::sync::Arc;
 
-/// The WGSL sources, one file per kernel family; `shaders/gates.wgsl` (the gate
-/// nonlinearities) is prepended to the families that use it.
-pub const SHADERS: [(&str, &str); 8] = [
-    ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl")),
+/// WGSL libraries prepended to the kernel families that use them (WGSL has no includes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lib {
+    /// `gates.wgsl`: the gate nonlinearities.
+    Gates,
+    /// Workgroup sum/max/scan: `wg_reduce_subgroup.wgsl` or `wg_reduce_plain.wgsl`, then
+    /// `wg_reduce.wgsl`.
+    WgReduce,
+}
+
+/// The kernel families, one WGSL file each, with the libraries each needs.
+pub const FAMILIES: [(&str, &str, &[Lib]); 8] = [
+    ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl"), &[]),
     (
         "gru_step.wgsl",
-        concat!(
-            include_str!("../../shaders/gates.wgsl"),
-            include_str!("../../shaders/gru_step.wgsl")
-        ),
+        include_str!("../../shaders/gru_step.wgsl"),
+        &[Lib::Gates],
     ),
     (
         "gru_step_backward.wgsl",
         include_str!("../../shaders/gru_step_backward.wgsl"),
+        &[],
     ),
     (
         "softmax_xent.wgsl",
         include_str!("../../shaders/softmax_xent.wgsl"),
+        &[Lib::WgReduce],
     ),
-    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
+    (
+        "reduce.wgsl",
+        include_str!("../../shaders/reduce.wgsl"),
+        &[Lib::WgReduce],
+    ),
     (
         "embedding.wgsl",
         include_str!("../../shaders/embedding.wgsl"),
+        &[],
     ),
-    ("adam.wgsl", include_str!("../../shaders/adam.wgsl")),
+    ("adam.wgsl", include_str!("../../shaders/adam.wgsl"), &[]),
     (
         "sample.wgsl",
-        concat!(
-            include_str!("../../shaders/gates.wgsl"),
-            include_str!("../../shaders/sample.wgsl")
-        ),
+        include_str!("../../shaders/sample.wgsl"),
+        &[Lib::Gates, Lib::WgReduce],
     ),
 ];
+
+/// The library files, which are not families of their own.
+pub const LIBRARY_FILES: [&str; 4] = [
+    "gates.wgsl",
+    "wg_reduce.wgsl",
+    "wg_reduce_plain.wgsl",
+    "wg_reduce_subgroup.wgsl",
+];
+
+/// How the kernels are built for one adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOptions {
+    /// Workgroup reductions with subgroup operations (needs `Features::SUBGROUP`).
+    pub subgroups: bool,
+}
+
+impl KernelOptions {
+    /// What suits `gpu`: subgroups where it has them, unless `GRUWAVE_SUBGROUPS=0`.
+    pub fn for_gpu(gpu: &Gpu) -> KernelOptions {
+        let off = std::env::var("GRUWAVE_SUBGROUPS").is_ok_and(|v| v == "0");
+        KernelOptions {
+            subgroups: gpu.has_subgroups() && !off,
+        }
+    }
+}
+
+/// The complete WGSL source of kernel family `file`: its libraries, then the file.
+pub fn shader_source(file: &str, opts: KernelOptions) -> String {
+    let (_, body, libs) = FAMILIES
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .expect("known shader file");
+    let mut src = String::new();
+    if libs.contains(&Lib::WgReduce) {
+        src.push_str(if opts.subgroups {
+            include_str!("../../shaders/wg_reduce_subgroup.wgsl")
+        } else {
+            include_str!("../../shaders/wg_reduce_plain.wgsl")
+        });
+        src.push_str(include_str!("../../shaders/wg_reduce.wgsl"));
+    }
+    if libs.contains(&Lib::Gates) {
+        src.push_str(include_str!("../../shaders/gates.wgsl"));
+    }
+    src.push_str(body);
+    src
+}
 
 use Access::{Read as R, ReadWrite as W};
 
@@ -50,6 +109,7 @@ const SAMPLE_LOGITS: [Access; 6] = [R, R, R, R, R, W];
 const SAMPLE_DRAW: [Access; 6] = [R, W, R, R, R, R];
 
 pub struct Kernels {
+    pub options: KernelOptions,
     pub gemm: Arc<Kernel>,
     pub gru_step: Arc<Kernel>,
     pub gru_step_backward: Arc<Kernel>,
@@ -68,15 +128,10 @@ pub struct Kernels {
     pub sample_draw: Arc<Kernel>,
 }
 
-fn module(gpu: &Gpu, file: &str) -> wgpu::ShaderModule {
-    let src = SHADERS
-        .iter()
-        .find(|(name, _)| *name == file)
-        .map(|(_, s)| *s)
-        .expect("known shader file");
+fn module(gpu: &Gpu, file: &str, opts: KernelOptions) -> wgpu::ShaderModule {
     let desc = wgpu::ShaderModuleDescriptor {
         label: Some(file),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
+        source: wgpu::ShaderSource::Wgsl(shader_source(file, opts).into()),
     };
     // SAFETY: every kernel guards its global indices against the logical shape in its
     // parameters, and the recording helpers below assert that those shapes fit the bound
@@ -88,16 +143,27 @@ fn module(gpu: &Gpu, file: &str) -> wgpu::ShaderModule {
 }
 
 impl Kernels {
+    /// The kernels built as suits `gpu` (`KernelOptions::for_gpu`).
     pub fn new(gpu: &Gpu) -> Kernels {
-        let gemm = module(gpu, "gemm.wgsl");
-        let step = module(gpu, "gru_step.wgsl");
-        let step_bwd = module(gpu, "gru_step_backward.wgsl");
-        let xent = module(gpu, "softmax_xent.wgsl");
-        let reduce = module(gpu, "reduce.wgsl");
-        let emb = module(gpu, "embedding.wgsl");
-        let adam = module(gpu, "adam.wgsl");
-        let sample = module(gpu, "sample.wgsl");
+        Kernels::with_options(gpu, KernelOptions::for_gpu(gpu))
+    }
+
+    pub fn with_options(gpu: &Gpu, opts: KernelOptions) -> Kernels {
+        assert!(
+            !opts.subgroups || gpu.has_subgroups(),
+            "subgroup kernels need an adapter with subgroups"
+        );
+        let m = |file| module(gpu, file, opts);
+        let gemm = m("gemm.wgsl");
+        let step = m("gru_step.wgsl");
+        let step_bwd = m("gru_step_backward.wgsl");
+        let xent = m("softmax_xent.wgsl");
+        let reduce = m("reduce.wgsl");
+        let emb = m("embedding.wgsl");
+        let adam = m("adam.wgsl");
+        let sample = m("sample.wgsl");
         Kernels {
+            options: opts,
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
             gru_step: Kernel::new(gpu, &step, "gru_step", &[R, R, W, W]),
             gru_step_backward: Kernel::new(

@@ -163,6 +163,11 @@ impl Sampler {
             "parameter vector has the wrong length"
         );
         let c = layout.config;
+        ensure!(
+            c.vocab <= 256,
+            "the sampler makes 8-bit mu-law tokens, but this model has a vocabulary of {}",
+            c.vocab
+        );
         let (v, h, nl) = (c.vocab, c.hidden, c.layers);
         // Host-side repack: transposed weights so the GPU reads them coalesced.
         let mut w: Vec<f32> = Vec::new();

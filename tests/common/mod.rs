@@ -101,11 +101,34 @@ pub fn to_f64(a: &[f32]) -> Vec<f64> {
     a.iter().map(|&x| x as f64).collect()
 }
 
+use gruwave::kernels::KernelOptions;
 use gruwave::model::{ModelConfig, ParamLayout};
 use gruwave::{Gpu, Kernels};
 use std::sync::{Arc, OnceLock};
 
 /// One device and kernel set per test binary.
+/// The kernels built both ways where the adapter allows it: the adapter's default first, then
+/// the other reduction variant (plain when the default uses subgroups), so software-Vulkan
+/// runs test the subgroup path and the fallback alike.
+pub fn kernel_variants() -> Vec<(String, Arc<Kernels>)> {
+    static CELL: OnceLock<Vec<(String, Arc<Kernels>)>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let (gpu, k) = gpu();
+        let mut v = vec![(format!("{:?}", k.options), k.clone())];
+        let other = KernelOptions {
+            subgroups: !k.options.subgroups,
+        };
+        if !other.subgroups || gpu.has_subgroups() {
+            v.push((
+                format!("{other:?}"),
+                Arc::new(Kernels::with_options(&gpu, other)),
+            ));
+        }
+        v
+    })
+    .clone()
+}
+
 pub fn gpu() -> (Arc<Gpu>, Arc<Kernels>) {
     static CELL: OnceLock<(Arc<Gpu>, Arc<Kernels>)> = OnceLock::new();
     CELL.get_or_init(|| {
