@@ -8,6 +8,7 @@ struct Params {
     tok_stride: u32, // T + 1
     emb_off: u32,    // embedding [V, E] in params / grads
     vocab: u32,
+    index_off: u32,  // embed_backward: the rows grouped by token (Workspace::rows_by_token)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,14 +31,18 @@ fn embed_gather(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
 }
 
 // dst[emb_off + v*E + e] = sum over rows with token v of src[row*E + e], in row order:
-// deterministic, no atomics. Grid: (ceil(E/64), V).
+// deterministic, no atomics. The host lists each token's rows after the window
+// (tokens[index_off + v] .. tokens[index_off + v + 1] index the row list that follows the
+// V + 1 starts), so a workgroup visits only its token's rows. Grid: (ceil(E/64), V).
 @compute @workgroup_size(64)
 fn embed_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let e = wid.x * 64u + tid;
     let v = wid.y;
+    if (e >= p.dim) { return; }
+    let list = p.index_off + p.vocab + 1u;
     var s = 0.0;
-    for (var row = 0u; row < p.rows; row++) {
-        if (token_at(row) == v && e < p.dim) { s += src[row * p.dim + e]; }
+    for (var i = tokens[p.index_off + v]; i < tokens[p.index_off + v + 1u]; i++) {
+        s += src[tokens[list + i] * p.dim + e];
     }
-    if (e < p.dim) { dst[p.emb_off + v * p.dim + e] = s; }
+    dst[p.emb_off + v * p.dim + e] = s;
 }

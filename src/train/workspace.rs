@@ -73,7 +73,9 @@ impl Workspace {
             id: pb.buffer(b),
             len: (b.size() / 4) as usize,
         };
-        let tokens = gpu.storage("tokens", f(batch * (tbptt + 1)));
+        // The window, then (training) its rows grouped by input token for embed_backward.
+        let index_len = if grads.is_some() { v + 1 + rows } else { 0 };
+        let tokens = gpu.storage("tokens", f(batch * (tbptt + 1) + index_len));
         let state = gpu.storage("hidden state", f(nl * batch * h));
         let x0 = gpu.storage("embeddings", f(rows * e));
         let logits = gpu.storage("logits", f(rows * v));
@@ -351,10 +353,14 @@ impl Workspace {
                     Epilogue::None,
                 );
             }
+            let index_off = batch * (tbptt + 1);
+            assert!(index_off + index_len <= tok.len, "token index out of range");
+            let mut back_params = emb_params.to_vec();
+            back_params.push(index_off as u32);
             pb.dispatch(
                 &k.embed_backward,
                 &[tok.id, x0b.id, gr.id],
-                &emb_params,
+                &back_params,
                 [e.div_ceil(64) as u32, v as u32, 1],
             );
             std::mem::take(&mut pb).build(gpu)
@@ -388,9 +394,13 @@ impl Workspace {
         if let Some(bad) = tokens.iter().find(|&&t| t >= v) {
             anyhow::bail!("token {bad} is outside the vocabulary of {v}");
         }
+        let mut data = tokens.to_vec();
+        if self.backward.is_some() {
+            data.extend(rows_by_token(tokens, self.batch, self.tbptt, v as usize));
+        }
         self.gpu
             .queue
-            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));
+            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(&data));
         Ok(())
     }
 
@@ -465,4 +475,43 @@ pub fn time_to_batch_major(x: &[f32], batch: usize, steps: usize, width: usize) 
         }
     }
     out
+}
+
+/// The rows (time-major, row = t*B + b) of a `[B, T+1]` window grouped by input token, for
+/// the embedding gradient: `V + 1` starts, then the rows of token 0, of token 1, ..., each
+/// group in ascending row order (the order the gradient sums in). Tokens are `< vocab`.
+pub fn rows_by_token(tokens: &[u32], batch: usize, tbptt: usize, vocab: usize) -> Vec<u32> {
+    let token = |row: usize| tokens[(row % batch) * (tbptt + 1) + row / batch] as usize;
+    let rows = batch * tbptt;
+    let mut starts = vec![0u32; vocab + 1];
+    for row in 0..rows {
+        starts[token(row) + 1] += 1;
+    }
+    for i in 0..vocab {
+        starts[i + 1] += starts[i];
+    }
+    let mut next = starts.clone();
+    let mut out = starts;
+    out.resize(vocab + 1 + rows, 0);
+    for row in 0..rows {
+        let t = token(row);
+        out[vocab + 1 + next[t] as usize] = row as u32;
+        next[t] += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_by_token;
+
+    #[test]
+    fn rows_are_grouped_by_token_in_row_order() {
+        // B = 2, T = 3: inputs are the first 3 of each 4-token row; row = t*B + b.
+        let tokens = [2, 0, 2, 9, 1, 2, 0, 9];
+        let got = rows_by_token(&tokens, 2, 3, 4);
+        // Row tokens: t0 (2, 1), t1 (0, 2), t2 (2, 0) -> rows 0..6 = [2, 1, 0, 2, 2, 0].
+        assert_eq!(&got[..5], &[0, 2, 3, 6, 6], "starts");
+        assert_eq!(&got[5..], &[2, 5, 1, 0, 3, 4], "rows of token 0, 1, 2");
+    }
 }
