@@ -269,16 +269,22 @@ impl Sampler {
             offsets: (layers, wo, bo, table),
             scratch,
         };
-        s.gen = s.record(block, true);
+        s.gen = s.record(block, true, streams, s.tuning);
         s.reset(&[])?;
         Ok(s)
     }
 
-    /// Record `steps` steps; step c reads its input tokens from history row c. With `draw`,
-    /// the head writes row c+1; without, the steps only feed given tokens (priming).
-    fn record(&self, steps: usize, draw: bool) -> Program {
+    /// Record `steps` steps of the first `active` streams (the state keeps its layout for
+    /// all of them); step c reads its input tokens from history row c. With `draw`, the head
+    /// writes row c+1; without, the steps only feed given tokens (priming).
+    fn record(&self, steps: usize, draw: bool, active: usize, tuning: Tuning) -> Program {
         let c = self.layout.config;
-        let (v, h, nl, s) = (c.vocab, c.hidden, c.layers, self.streams);
+        let (v, h, nl, stride) = (c.vocab, c.hidden, c.layers, self.streams);
+        let s = active;
+        assert!(
+            (1..=stride).contains(&s) && (!draw || s == stride),
+            "a drawing program runs every stream; a feeding one 1 to all"
+        );
         let k = &self.kernels;
         let mut pb = ProgramBuilder::new();
         let wb = pb.buffer(&self.weights);
@@ -292,7 +298,7 @@ impl Sampler {
             cell_streams: sb,
             logit_lanes: lanes,
             fused_draw,
-        } = self.tuning;
+        } = tuning;
         let fuse = draw && fused_draw;
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
         let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
@@ -317,10 +323,10 @@ impl Sampler {
                     o.bih,
                     o.bhh,
                     *table,
-                    (l.max(1) - 1) * s * h,
-                    l * s * h,
-                    l * s * h,
-                    step * s,
+                    (l.max(1) - 1) * stride * h,
+                    l * stride * h,
+                    l * stride * h,
+                    step * stride,
                     v,
                     step.saturating_sub(1),
                 ];
@@ -368,7 +374,7 @@ impl Sampler {
             pb.copy(hb[1], 0, hb[0], 0, bytes);
         }
         // The last row becomes the next block's input row.
-        let row = (s * 4) as u64;
+        let row = (stride * 4) as u64;
         let carry = pb.buffer(&self.carry);
         pb.copy(hist, steps as u64 * row, carry, 0, row);
         pb.copy(carry, 0, hist, 0, row);
@@ -379,7 +385,7 @@ impl Sampler {
     pub fn set_tuning(&mut self, t: Tuning) -> Result<()> {
         t.validate()?;
         self.tuning = t;
-        self.gen = self.record(self.block, true);
+        self.gen = self.record(self.block, true, self.streams, t);
         Ok(())
     }
 
@@ -428,11 +434,14 @@ impl Sampler {
         if tokens.is_empty() {
             return Ok(());
         }
+        // Every stream gets the same prefix: feed it to stream 0 alone, with the work split
+        // that suits one stream, and copy the state to the others at the end.
         let body = &tokens[..tokens.len() - 1];
+        let one = Tuning::for_adapter(&self.gpu, 1);
         let mut feed = None;
         for chunk in body.chunks(self.block) {
             if feed.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
-                feed = Some((chunk.len(), self.record(chunk.len(), false)));
+                feed = Some((chunk.len(), self.record(chunk.len(), false, 1, one)));
             }
             let rows: Vec<u32> = chunk
                 .iter()
@@ -444,6 +453,17 @@ impl Sampler {
             self.gpu.queue.submit([enc.finish()]);
         }
         self.write_row0(&vec![*tokens.last().unwrap() as u32; self.streams])?;
+        if self.streams > 1 {
+            let h = self.layout.config.hidden;
+            let state = self.read_state()?;
+            let all: Vec<f32> = state
+                .chunks_exact(self.streams * h)
+                .flat_map(|layer| layer[..h].repeat(self.streams))
+                .collect();
+            self.gpu
+                .queue
+                .write_buffer(&self.h[0], 0, bytemuck::cast_slice(&all));
+        }
         self.gpu.wait()
     }
 
