@@ -125,7 +125,12 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             a.prime.as_ref().unwrap().display()
         );
     }
-    sampler.prime(&prime)?;
+    let bar = ProgressBar::new(prime.len().saturating_sub(1) as u64).with_style(
+        ProgressStyle::with_template("priming {bar:30} {pos}/{len} samples  ETA {eta}")
+            .expect("valid template"),
+    );
+    sampler.prime_with_progress(&prime, &mut |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
     let bar = ProgressBar::new(n as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} samples/stream  {msg}  ETA {eta}")
             .expect("valid template"),

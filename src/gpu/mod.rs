@@ -255,12 +255,7 @@ impl Gpu {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: after,
-                timeout: None,
-            })
-            .map_err(|e| anyhow!("GPU wait failed: {e}"))?;
+        self.wait_for(after)?;
         rx.recv()
             .map_err(|_| anyhow!("GPU readback was dropped"))?
             .map_err(|e| anyhow!("GPU readback failed: {e}"))?;
@@ -275,8 +270,16 @@ impl Gpu {
     }
 
     pub fn wait(&self) -> Result<()> {
+        self.wait_for(None)
+    }
+
+    /// Wait until submission `idx` (or, with `None`, everything submitted) has finished.
+    pub fn wait_for(&self, idx: Option<wgpu::SubmissionIndex>) -> Result<()> {
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: idx,
+                timeout: None,
+            })
             .map_err(|e| anyhow!("GPU wait failed: {e}"))?;
         Ok(())
     }

@@ -430,6 +430,16 @@ impl Sampler {
     /// continued: afterwards every stream's state has consumed all but the last prefix
     /// token, which is the input of the first generated step.
     pub fn prime(&mut self, tokens: &[u8]) -> Result<()> {
+        self.prime_with_progress(tokens, &mut |_| {})
+    }
+
+    /// As `prime`; `progress` gets the prefix tokens fed so far (the GPU keeps one chunk
+    /// queued ahead while the host waits for the one before).
+    pub fn prime_with_progress(
+        &mut self,
+        tokens: &[u8],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<()> {
         self.reset(&[])?;
         if tokens.is_empty() {
             return Ok(());
@@ -439,7 +449,8 @@ impl Sampler {
         let body = &tokens[..tokens.len() - 1];
         let one = Tuning::for_adapter(&self.gpu, 1);
         let mut feed = None;
-        for chunk in body.chunks(self.block) {
+        let mut previous: Option<wgpu::SubmissionIndex> = None;
+        for (i, chunk) in body.chunks(self.block).enumerate() {
             if feed.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
                 feed = Some((chunk.len(), self.record(chunk.len(), false, 1, one)));
             }
@@ -450,7 +461,11 @@ impl Sampler {
             self.write_row0(&rows)?;
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             feed.as_ref().unwrap().1.encode(&mut enc, None);
-            self.gpu.queue.submit([enc.finish()]);
+            let this = self.gpu.queue.submit([enc.finish()]);
+            if let Some(idx) = previous.replace(this) {
+                self.gpu.wait_for(Some(idx))?;
+                progress(i * self.block);
+            }
         }
         self.write_row0(&vec![*tokens.last().unwrap() as u32; self.streams])?;
         if self.streams > 1 {
@@ -464,7 +479,9 @@ impl Sampler {
                 .queue
                 .write_buffer(&self.h[0], 0, bytemuck::cast_slice(&all));
         }
-        self.gpu.wait()
+        self.gpu.wait()?;
+        progress(body.len());
+        Ok(())
     }
 
     /// Hidden state of every stream, `[L, S, H]`.
