@@ -2,7 +2,10 @@
 # One-shot benchmark on a lent NVIDIA Linux machine without a Vulkan loader (see
 # ../shared/gpu/README.md): gruwave's bench and PyTorch's on the same card in one call, then
 # a short real training run of `base` on the bundled clips and a generated sample.
-# Needs .gl/ (loader .debs) and .devbench/ (release binary, torch_gru_bench.py) carried.
+# Needs .gl/ (loader .debs) and .devbench/ carried: benches/prepare-device.sh makes both.
+# Environment: CONFIGS, TORCH_CONFIGS, WHAT (train,sample); TESTS=1 first runs the GPU
+# tests; AB_SUBGROUPS=1 adds a `base` bench with the tree reductions (GRUWAVE_SUBGROUPS=0);
+# TRAIN_MINUTES=N ends with a real training run.
 set -u
 OUT=${OUT:-/tmp/gruwave-bench}
 mkdir -p "$OUT"
@@ -16,9 +19,27 @@ CONFIGS=${CONFIGS:-tiny,small,base,large}
 BIN=.devbench/gruwave
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.txt"
 date -u | tee -a "$OUT/gpu.txt"
+if [ -n "${TESTS:-}" ]; then
+  echo "== GPU tests =="
+  # The test binaries find tests/fixtures through the path they were built in.
+  BUILT_IN=$(cat .devbench/built_in)
+  if [ -n "$BUILT_IN" ] && [ ! -e "$BUILT_IN" ]; then mkdir -p "$(dirname "$BUILT_IN")"; ln -s "$PWD" "$BUILT_IN"; fi
+  for t in .devbench/tests/*; do
+    log="$OUT/test_$(basename "$t").txt"
+    timeout 120 "$t" -q > "$log" 2>&1
+    rc=$?
+    echo "$(basename "$t"): rc=$rc $(grep -E '^test result' "$log")"
+  done
+fi
 echo "== gruwave =="
 timeout 240 $BIN bench --config "$CONFIGS" --what "${WHAT:-train,sample}" --profile --json "$OUT/gruwave_bench.json" > "$OUT/gruwave_bench.txt" 2>&1
-grep -E "^(adapter|config|tiny|small|base|large)" "$OUT/gruwave_bench.txt"
+grep -E "^(adapter|features|config|tiny|small|base|large)" "$OUT/gruwave_bench.txt"
+if [ -n "${AB_SUBGROUPS:-}" ]; then
+  echo "== gruwave base, tree reductions (GRUWAVE_SUBGROUPS=0) =="
+  GRUWAVE_SUBGROUPS=0 timeout 120 $BIN bench --config base --what "${WHAT:-train,sample}" --profile \
+    > "$OUT/gruwave_bench_nosubgroups.txt" 2>&1
+  grep -E "^(features|base)" "$OUT/gruwave_bench_nosubgroups.txt"
+fi
 echo "== PyTorch =="
 export PYTHONUNBUFFERED=1
 timeout 200 python3 .devbench/torch_gru_bench.py --config "${TORCH_CONFIGS:-$CONFIGS}" --bench "${WHAT:-train,sample}" --device cuda --cuda-graph \
