@@ -31,15 +31,10 @@ const TK: u32 = 32u;
 var<workgroup> hs: array<f32, 256>;       // [TB][TK]
 var<workgroup> ws: array<f32, 3168>;      // [3][TJ][TK + 1], padded against bank conflicts
 
-// The h tile (one element per thread, contiguous along k) and W tile (3 gates x 32 rows x
-// 32 k, twelve elements per thread, contiguous along k) of chunk k0, zero outside the shape.
-fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 12>>) {
-    let H = p.hidden;
-    let hb = wid.y * TB + tid / TK;
-    let hk = k0 + tid % TK;
-    var x = 0.0;
-    if (hb < p.batch && hk < H) { x = hseq[p.hprev_off + hb * H + hk]; }
-    *hv = x;
+// Twelve elements per thread of the W tile of chunk k0 (3 gates x TJ rows x TK columns of a
+// [3H, K] row-major matrix at w_off, contiguous along k), zero outside the shape.
+// (The helpers take shapes as arguments: gru_step and gru_cell have different uniforms.)
+fn load_w_tile(k0: u32, K: u32, H: u32, w_off: u32, tid: u32, wid: vec3<u32>, wv: ptr<function, array<f32, 12>>) {
     for (var r = 0u; r < 12u; r++) {
         let e = tid + r * 256u;
         let g = e / 1024u;
@@ -47,9 +42,44 @@ fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr
         let kk = e % TK;
         let wj = wid.x * TJ + row;
         var y = 0.0;
-        if (wj < H && k0 + kk < H) { y = w[p.whh_off + (g * H + wj) * H + k0 + kk]; }
+        if (wj < H && k0 + kk < K) { y = w[w_off + (g * H + wj) * K + k0 + kk]; }
         (*wv)[r] = y;
     }
+}
+
+// The element of the [TB, TK] input tile this thread loads: (batch row, k).
+fn x_tile_at(k0: u32, tid: u32, wid: vec3<u32>) -> vec2<u32> {
+    return vec2<u32>(wid.y * TB + tid / TK, k0 + tid % TK);
+}
+
+// Puts this thread's share of the next chunk into workgroup memory.
+fn stage_tiles(tid: u32, hv: f32, wv: ptr<function, array<f32, 12>>) {
+    hs[tid] = hv;
+    for (var r = 0u; r < 12u; r++) {
+        let e = tid + r * 256u;
+        ws[((e / 1024u) * TJ + (e / TK) % TJ) * (TK + 1u) + e % TK] = (*wv)[r];
+    }
+}
+
+// acc + (r, z, n) products of batch row bi and unit ji over the staged chunk.
+fn mac_tile(bi: u32, ji: u32, acc: vec3<f32>) -> vec3<f32> {
+    var a = acc;
+    for (var kk = 0u; kk < TK; kk++) {
+        let h = hs[bi * TK + kk];
+        a += h * vec3<f32>(ws[ji * (TK + 1u) + kk],
+                           ws[(TJ + ji) * (TK + 1u) + kk],
+                           ws[(2u * TJ + ji) * (TK + 1u) + kk]);
+    }
+    return a;
+}
+
+fn load_tiles(k0: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 12>>) {
+    let H = p.hidden;
+    let at = x_tile_at(k0, tid, wid);
+    var x = 0.0;
+    if (at.x < p.batch && at.y < H) { x = hseq[p.hprev_off + at.x * H + at.y]; }
+    *hv = x;
+    load_w_tile(k0, H, H, p.whh_off, tid, wid, wv);
 }
 
 @compute @workgroup_size(256)
@@ -66,19 +96,10 @@ fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wi
     var wv: array<f32, 12>;
     load_tiles(0u, tid, wid, &hv, &wv);
     for (var k0 = 0u; k0 < H; k0 += TK) {
-        hs[tid] = hv;
-        for (var r = 0u; r < 12u; r++) {
-            let e = tid + r * 256u;
-            ws[((e / 1024u) * TJ + (e / TK) % TJ) * (TK + 1u) + e % TK] = wv[r];
-        }
+        stage_tiles(tid, hv, &wv);
         workgroupBarrier();
         if (k0 + TK < H) { load_tiles(k0 + TK, tid, wid, &hv, &wv); }
-        for (var kk = 0u; kk < TK; kk++) {
-            let h = hs[bi * TK + kk];
-            acc += h * vec3<f32>(ws[ji * (TK + 1u) + kk],
-                                 ws[(TJ + ji) * (TK + 1u) + kk],
-                                 ws[(2u * TJ + ji) * (TK + 1u) + kk]);
-        }
+        acc = mac_tile(bi, ji, acc);
         workgroupBarrier();
     }
     if (b >= p.batch || j >= H) { return; }
@@ -96,4 +117,82 @@ fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wi
         gates[g_row + 2u * H + j] = n;
         gates[g_row + 3u * H + j] = ghn;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// One layer, one sampling step of many streams, tiled as gru_step: the input product
+// x·W_ihᵀ (x = the layer below's new state) and h·W_hhᵀ through the same staged tiles, then
+// the gates. Layer 0 (inp = 0) takes its input projection from the table (embedding·W_ihᵀ
+// + b_ih, one row per token) instead. Weights in PyTorch's [3H, K] layout.
+
+struct CellParams {
+    streams: u32,
+    hidden: u32,
+    inp: u32,        // input width; 0: layer 0, from the table
+    x_off: u32,      // input rows [S, inp] in h (the layer below, this step)
+    hprev_off: u32,  // [S, H] in h_in
+    hout_off: u32,   // [S, H] in h
+    wih_off: u32,    // W_ih [3H, inp] in w
+    whh_off: u32,    // W_hh [3H, H] in w
+    bih_off: u32,
+    bhh_off: u32,
+    table_off: u32,  // layer 0: [V, 3H] in table
+    tok_off: u32,    // layer 0: this step's token row in hist
+    vocab: u32,
+}
+
+@group(0) @binding(0) var<uniform> cp: CellParams;
+@group(0) @binding(1) var<storage, read> hist: array<u32>;
+@group(0) @binding(3) var<storage, read> h_in: array<f32>;
+@group(0) @binding(4) var<storage, read_write> h: array<f32>;
+@group(0) @binding(5) var<storage, read> table: array<f32>;
+
+// Σ_k x[b, k]·W[g*H + j, k] for the three gates, x = h (the layer below) or h_in.
+fn cell_product(K: u32, x_off: u32, from_below: bool, w_off: u32, tid: u32, wid: vec3<u32>) -> vec3<f32> {
+    let H = cp.hidden;
+    var acc = vec3<f32>(0.0);
+    var hv: f32;
+    var wv: array<f32, 12>;
+    if (K > 0u) { load_cell_tiles(0u, K, x_off, from_below, w_off, tid, wid, &hv, &wv); }
+    for (var k0 = 0u; k0 < K; k0 += TK) {
+        stage_tiles(tid, hv, &wv);
+        workgroupBarrier();
+        if (k0 + TK < K) { load_cell_tiles(k0 + TK, K, x_off, from_below, w_off, tid, wid, &hv, &wv); }
+        acc = mac_tile(tid / TJ, tid % TJ, acc);
+        workgroupBarrier();
+    }
+    return acc;
+}
+
+fn load_cell_tiles(k0: u32, K: u32, x_off: u32, from_below: bool, w_off: u32, tid: u32, wid: vec3<u32>, hv: ptr<function, f32>, wv: ptr<function, array<f32, 12>>) {
+    let at = x_tile_at(k0, tid, wid);
+    var x = 0.0;
+    if (at.x < cp.streams && at.y < K) {
+        let i = x_off + at.x * K + at.y;
+        if (from_below) { x = h[i]; } else { x = h_in[i]; }
+    }
+    *hv = x;
+    load_w_tile(k0, K, cp.hidden, w_off, tid, wid, wv);
+}
+
+@compute @workgroup_size(256)
+fn gru_cell(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = cp.hidden;
+    let gi_in = cell_product(cp.inp, cp.x_off, true, cp.wih_off, tid, wid);
+    let gh = cell_product(H, cp.hprev_off, false, cp.whh_off, tid, wid);
+    let b = wid.y * TB + tid / TJ;
+    let j = wid.x * TJ + tid % TJ;
+    if (b >= cp.streams || j >= H) { return; }
+    var gi: vec3<f32>;
+    if (cp.inp == 0u) {
+        let row = cp.table_off + min(hist[cp.tok_off + b], cp.vocab - 1u) * 3u * H;
+        gi = vec3<f32>(table[row + j], table[row + H + j], table[row + 2u * H + j]);
+    } else {
+        gi = gi_in + vec3<f32>(w[cp.bih_off + j], w[cp.bih_off + H + j], w[cp.bih_off + 2u * H + j]);
+    }
+    let r = sigmoid(gi.x + gh.x + w[cp.bhh_off + j]);
+    let z = sigmoid(gi.y + gh.y + w[cp.bhh_off + H + j]);
+    let n = tanh_stable(gi.z + r * (gh.z + w[cp.bhh_off + 2u * H + j]));
+    let hprev = h_in[cp.hprev_off + b * H + j];
+    h[cp.hout_off + b * H + j] = (1.0 - z) * n + z * hprev;
 }

@@ -4,7 +4,7 @@
 
 use crate::gpu::{Gpu, KernelTime, Profiler};
 use crate::model::{init_params, ParamLayout, Preset};
-use crate::sample::{SampleOptions, Sampler};
+use crate::sample::{SampleOptions, Sampler, Tuning};
 use crate::{Kernels, TrainOptions, Trainer};
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -50,6 +50,8 @@ pub struct SampleResult {
     pub ms_per_token_step: f64,
     pub dispatches_per_token: usize,
     pub tokens_per_submit: usize,
+    /// The work split used (the adapter's default unless the caller chose one).
+    pub tuning: Tuning,
     pub profile: Option<BTreeMap<String, KernelTime>>,
 }
 
@@ -120,7 +122,8 @@ pub fn train(
     })
 }
 
-/// Tokens/s generating `steps` tokens on each of `streams` streams, after a warm-up block.
+/// Tokens/s generating `steps` tokens on each of `streams` streams, after a warm-up block,
+/// with the adapter's default work split or `tuning`.
 pub fn sample(
     gpu: &Arc<Gpu>,
     k: &Arc<Kernels>,
@@ -128,9 +131,13 @@ pub fn sample(
     streams: usize,
     steps: usize,
     profile: bool,
+    tuning: Option<Tuning>,
 ) -> Result<SampleResult> {
     let layout = ParamLayout::new(&p.model);
     let mut s = Sampler::new(gpu, k, &layout, &init_params(&layout, 0), streams)?;
+    if let Some(t) = tuning {
+        s.set_tuning(t)?;
+    }
     let opts = SampleOptions {
         temperature: 1.0,
         top_k: 0,
@@ -156,6 +163,7 @@ pub fn sample(
         ms_per_token_step: dt * 1e3 / steps as f64,
         dispatches_per_token: s.dispatches_per_token(),
         tokens_per_submit: s.block(),
+        tuning: s.tuning(),
         profile,
     })
 }
@@ -195,7 +203,7 @@ impl SampleResult {
             "tokens_per_s": self.tokens_per_s, "rtf": self.tokens_per_s / sample_rate,
             "ms_per_token_step": self.ms_per_token_step,
             "dispatches_per_token": self.dispatches_per_token, "tokens_per_submit": self.tokens_per_submit,
-            "profile": profile_json(&self.profile),
+            "tuning": format!("{:?}", self.tuning), "profile": profile_json(&self.profile),
         })
     }
 }

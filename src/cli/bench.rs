@@ -2,6 +2,7 @@
 
 use crate::bench::{profile_lines, sample, train};
 use crate::model::{Preset, DEFAULT_SAMPLE_RATE};
+use crate::sample::Tuning;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
@@ -90,17 +91,27 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             rows.push(r.to_json());
         }
         if a.what.iter().any(|w| w == "sample") {
-            for streams in [1, 64] {
+            // 64 streams also with the tiled cell kernel, so one run compares the two.
+            let tiled = |streams| Tuning {
+                tiled_cell: true,
+                ..Tuning::for_adapter(&gpu, streams)
+            };
+            for (streams, tuning) in [(1, None), (64, None), (64, Some(tiled(64)))] {
                 let steps = if streams == 1 { a.tokens } else { a.tokens / 2 };
-                let r = sample(&gpu, &k, p, streams, steps, a.profile)?;
+                let r = sample(&gpu, &k, p, streams, steps, a.profile, tuning)?;
+                let variant = if r.tuning.tiled_cell {
+                    ", tiled cell"
+                } else {
+                    ""
+                };
                 println!(
-                    "{:<7} {:<7} {:>7} {:>13.0} {:>10.4} {:>9.2} {:>12}  per token step; {} steps/submit",
+                    "{:<7} {:<7} {:>7} {:>13.0} {:>10.4} {:>9.2} {:>12}  per token step; {} steps/submit{variant}",
                     p.name, "sample", streams, r.tokens_per_s, r.ms_per_token_step, r.tokens_per_s / rate, r.dispatches_per_token, r.tokens_per_submit
                 );
                 if let Some(prof) = &r.profile {
                     profiles.push((
                         format!(
-                            "{} sample, {streams} stream(s), one block of {} steps",
+                            "{} sample, {streams} stream(s){variant}, one block of {} steps",
                             p.name, r.tokens_per_submit
                         ),
                         profile_lines(prof),

@@ -112,6 +112,7 @@ pub struct Kernels {
     pub options: KernelOptions,
     pub gemm: Arc<Kernel>,
     pub gru_step: Arc<Kernel>,
+    pub gru_cell: Arc<Kernel>,
     pub gru_step_backward: Arc<Kernel>,
     pub softmax_xent: Arc<Kernel>,
     pub sum_scaled: Arc<Kernel>,
@@ -166,6 +167,7 @@ impl Kernels {
             options: opts,
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
             gru_step: Kernel::new(gpu, &step, "gru_step", &[R, R, W, W]),
+            gru_cell: Kernel::new(gpu, &step, "gru_cell", &[R, R, R, W, R]),
             gru_step_backward: Kernel::new(
                 gpu,
                 &step_bwd,

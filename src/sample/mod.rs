@@ -56,6 +56,11 @@ pub struct Tuning {
     pub cell_streams: usize,
     /// Threads splitting each logit's H-long product: 1, 2, 4, ..., 256.
     pub logit_lanes: usize,
+    /// Layers run as `gru_cell`, tiled like the training step (8 streams x 32 units per
+    /// workgroup, weights staged through workgroup memory and shared by the 8 streams)
+    /// instead of `sample_cell` (cell_units/cell_streams then apply only to a fused-draw
+    /// layer 0). Meant for many streams.
+    pub tiled_cell: bool,
 }
 
 impl Tuning {
@@ -70,6 +75,7 @@ impl Tuning {
                 cell_units: 32,
                 cell_streams: 4,
                 logit_lanes: 1,
+                tiled_cell: false,
             }
         } else if few {
             Tuning {
@@ -77,6 +83,7 @@ impl Tuning {
                 cell_units: 4,
                 cell_streams: 1,
                 logit_lanes: 64,
+                tiled_cell: false,
             }
         } else {
             Tuning {
@@ -84,6 +91,7 @@ impl Tuning {
                 cell_units: 32,
                 cell_streams: 4,
                 logit_lanes: 32,
+                tiled_cell: false,
             }
         }
     }
@@ -121,6 +129,8 @@ pub struct Sampler {
     streams: usize,
     block: usize,
     weights: wgpu::Buffer,
+    /// The parameters in PyTorch's layout (gru_cell reads the GRU weights from here).
+    params: wgpu::Buffer,
     /// Ping-pong hidden states, each [L, S, H].
     h: [wgpu::Buffer; 2],
     /// Token history of a block: row 0 holds the inputs, row c+1 the draw of step c. [block+1, S]
@@ -258,6 +268,7 @@ impl Sampler {
             streams,
             block,
             weights,
+            params: pbuf,
             h: hbufs,
             hist,
             carry,
@@ -288,6 +299,7 @@ impl Sampler {
         let k = &self.kernels;
         let mut pb = ProgramBuilder::new();
         let wb = pb.buffer(&self.weights);
+        let pr = pb.buffer(&self.params);
         let hist = pb.buffer(&self.hist);
         let hb = [pb.buffer(&self.h[0]), pb.buffer(&self.h[1])];
         let ctl = pb.buffer(&self.ctl);
@@ -298,7 +310,9 @@ impl Sampler {
             cell_streams: sb,
             logit_lanes: lanes,
             fused_draw,
+            tiled_cell,
         } = tuning;
+        let off = |kind| self.layout.get(kind).offset;
         let fuse = draw && fused_draw;
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
         let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
@@ -333,6 +347,32 @@ impl Sampler {
                 let p = p.map(|x| x as u32);
                 if fused_draw {
                     pb.dispatch(&k.sample_cell_draw, &bufs, &p, grid);
+                } else if tiled_cell {
+                    let p = [
+                        s,
+                        h,
+                        inp,
+                        (l.max(1) - 1) * stride * h,
+                        l * stride * h,
+                        l * stride * h,
+                        if l == 0 {
+                            0
+                        } else {
+                            off(ParamKind::WeightIh(l))
+                        },
+                        off(ParamKind::WeightHh(l)),
+                        off(ParamKind::BiasIh(l)),
+                        off(ParamKind::BiasHh(l)),
+                        *table,
+                        step * stride,
+                        v,
+                    ];
+                    pb.dispatch(
+                        &k.gru_cell,
+                        &[hist, pr, bufs[2], bufs[3], wb],
+                        &p.map(|x| x as u32),
+                        [h.div_ceil(32) as u32, s.div_ceil(8) as u32, 1],
+                    );
                 } else {
                     // The plain cell binds only weights, history and the two states.
                     pb.dispatch(&k.sample_cell, &bufs[..4], &p, grid);
