@@ -126,6 +126,7 @@ struct CellParams {
     tok_off: u32,    // layer 0: input token row in hist
     vocab: u32,
     draw_step: u32,  // sample_cell_draw: the step whose logits give this step's input
+    unroll: u32,     // 1: four k per iteration (see mac_part)
 }
 
 @group(0) @binding(0) var<uniform> p: CellParams;
@@ -164,6 +165,61 @@ fn sample_cell_draw(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
     cell(tid, wid, toks);
 }
 
+// An input element of stream row `i`: from the layer below (this step, in h) or the state
+// being read (h_in).
+fn x_at(from_below: bool, i: u32) -> f32 {
+    if (from_below) { return h[i]; }
+    return h_in[i];
+}
+
+// acc[(gate0 + g)*4 + s] += Σ_k W[k, g*H + j]·x[s0 + s, k] for the three gates g, over this
+// thread's slice of k (k ≡ sl mod slices). With p.unroll, four k per iteration with every
+// load issued before the multiply-adds, so the loads' latencies overlap; the sums are the
+// same additions in the same order either way.
+fn mac_part(K: u32, w_off: u32, x_off: u32, from_below: bool, j: u32, sl: u32, slices: u32,
+            s0: u32, ns: u32, gate0: u32, acc: ptr<function, array<f32, 24>>) {
+    let H = p.hidden;
+    let H3 = 3u * H;
+    var k = sl;
+    if (p.unroll != 0u) {
+        for (; k + 3u * slices < K; k += 4u * slices) {
+            var wv: array<vec3<f32>, 4>;
+            var xv: array<vec4<f32>, 4>;
+            for (var q = 0u; q < 4u; q++) {
+                let kq = k + q * slices;
+                let row = w_off + kq * H3 + j;
+                wv[q] = vec3<f32>(w[row], w[row + H], w[row + 2u * H]);
+                for (var s = 0u; s < 4u; s++) {
+                    if (s < ns) { xv[q][s] = x_at(from_below, x_off + (s0 + s) * H + kq); }
+                }
+            }
+            for (var q = 0u; q < 4u; q++) {
+                for (var s = 0u; s < 4u; s++) {
+                    if (s < ns) {
+                        (*acc)[gate0 * 4u + s] += wv[q].x * xv[q][s];
+                        (*acc)[(gate0 + 1u) * 4u + s] += wv[q].y * xv[q][s];
+                        (*acc)[(gate0 + 2u) * 4u + s] += wv[q].z * xv[q][s];
+                    }
+                }
+            }
+        }
+    }
+    for (; k < K; k += slices) {
+        let row = w_off + k * H3 + j;
+        let wr = w[row];
+        let wz = w[row + H];
+        let wn = w[row + 2u * H];
+        for (var s = 0u; s < 4u; s++) {
+            if (s < ns) {
+                let x = x_at(from_below, x_off + (s0 + s) * H + k);
+                (*acc)[gate0 * 4u + s] += wr * x;
+                (*acc)[(gate0 + 1u) * 4u + s] += wz * x;
+                (*acc)[(gate0 + 2u) * 4u + s] += wn * x;
+            }
+        }
+    }
+}
+
 // `toks`: layer 0's input token of each of the workgroup's streams.
 fn cell(tid: u32, wid: vec3<u32>, toks: array<u32, 4>) {
     let H = p.hidden;
@@ -177,32 +233,8 @@ fn cell(tid: u32, wid: vec3<u32>, toks: array<u32, 4>) {
     var acc: array<f32, 24>;
     for (var i = 0u; i < 24u; i++) { acc[i] = 0.0; }
     if (j < H) {
-        for (var k = sl; k < p.inp; k += slices) {
-            let wr = w[p.wih_off + k * H3 + j];
-            let wz = w[p.wih_off + k * H3 + H + j];
-            let wn = w[p.wih_off + k * H3 + 2u * H + j];
-            for (var s = 0u; s < 4u; s++) {
-                if (s < ns) {
-                    let x = h[p.x_off + (s0 + s) * H + k];
-                    acc[s] += wr * x;
-                    acc[4u + s] += wz * x;
-                    acc[8u + s] += wn * x;
-                }
-            }
-        }
-        for (var k = sl; k < H; k += slices) {
-            let wr = w[p.whh_off + k * H3 + j];
-            let wz = w[p.whh_off + k * H3 + H + j];
-            let wn = w[p.whh_off + k * H3 + 2u * H + j];
-            for (var s = 0u; s < 4u; s++) {
-                if (s < ns) {
-                    let x = h_in[p.hprev_off + (s0 + s) * H + k];
-                    acc[12u + s] += wr * x;
-                    acc[16u + s] += wz * x;
-                    acc[20u + s] += wn * x;
-                }
-            }
-        }
+        mac_part(p.inp, p.wih_off, p.x_off, true, j, sl, slices, s0, ns, 0u, &acc);
+        mac_part(H, p.whh_off, p.hprev_off, false, j, sl, slices, s0, ns, 3u, &acc);
     }
     // Partial sums of every slice, then a tree over the slices (all threads take part; the
     // order is fixed, so results are deterministic). Layout: red[slice][unit][gate][stream].
@@ -258,6 +290,7 @@ struct LogitParams {
     h_off: u32,    // top layer's new state [S, H] in h
     sb: u32,       // streams per workgroup (<= 4)
     lanes: u32,    // 1, 32 or 64
+    unroll: u32,   // 1: four k per iteration, loads first (as mac_part)
 }
 
 @group(0) @binding(0) var<uniform> lp: LogitParams;
@@ -275,7 +308,25 @@ fn sample_logits(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     let ns = min(lp.sb, lp.streams - s0);
     var acc = vec4<f32>(0.0);
     if (v < lp.vocab) {
-        for (var k = lane; k < H; k += L) {
+        var k = lane;
+        if (lp.unroll != 0u) {
+            for (; k + 3u * L < H; k += 4u * L) {
+                var wv: vec4<f32>;
+                var xv: array<vec4<f32>, 4>;
+                for (var q = 0u; q < 4u; q++) {
+                    wv[q] = w[lp.wo_off + v * H + k + q * L];
+                    for (var s = 0u; s < 4u; s++) {
+                        if (s < ns) { xv[q][s] = h_top[lp.h_off + (s0 + s) * H + k + q * L]; }
+                    }
+                }
+                for (var q = 0u; q < 4u; q++) {
+                    for (var s = 0u; s < 4u; s++) {
+                        if (s < ns) { acc[s] += wv[q] * xv[q][s]; }
+                    }
+                }
+            }
+        }
+        for (; k < H; k += L) {
             let wv = w[lp.wo_off + v * H + k];
             for (var s = 0u; s < 4u; s++) {
                 if (s < ns) { acc[s] += wv * h_top[lp.h_off + (s0 + s) * H + k]; }

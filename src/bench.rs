@@ -50,8 +50,10 @@ pub struct SampleResult {
     pub ms_per_token_step: f64,
     pub dispatches_per_token: usize,
     pub tokens_per_submit: usize,
-    /// The work split used (the adapter's default unless the caller chose one).
+    /// The work split used: the adapter's default, or the fastest candidate when tuned.
     pub tuning: Tuning,
+    /// With tuning: every candidate and its tokens/s in the autotuner's short timing.
+    pub candidates: Vec<(Tuning, f64)>,
     pub profile: Option<BTreeMap<String, KernelTime>>,
 }
 
@@ -123,7 +125,8 @@ pub fn train(
 }
 
 /// Tokens/s generating `steps` tokens on each of `streams` streams, after a warm-up block,
-/// with the adapter's default work split or `tuning`.
+/// with the adapter's default work split, or with `tune` the fastest of
+/// `Tuning::candidates` as `gruwave sample` picks it.
 pub fn sample(
     gpu: &Arc<Gpu>,
     k: &Arc<Kernels>,
@@ -131,13 +134,16 @@ pub fn sample(
     streams: usize,
     steps: usize,
     profile: bool,
-    tuning: Option<Tuning>,
+    tune: bool,
 ) -> Result<SampleResult> {
     let layout = ParamLayout::new(&p.model);
     let mut s = Sampler::new(gpu, k, &layout, &init_params(&layout, 0), streams)?;
-    if let Some(t) = tuning {
-        s.set_tuning(t)?;
-    }
+    let candidates = Tuning::candidates(gpu, streams);
+    let candidates = if tune && candidates.len() > 1 {
+        s.autotune(&candidates, 2)?
+    } else {
+        Vec::new()
+    };
     let opts = SampleOptions {
         temperature: 1.0,
         top_k: 0,
@@ -164,6 +170,7 @@ pub fn sample(
         dispatches_per_token: s.dispatches_per_token(),
         tokens_per_submit: s.block(),
         tuning: s.tuning(),
+        candidates,
         profile,
     })
 }
@@ -203,7 +210,11 @@ impl SampleResult {
             "tokens_per_s": self.tokens_per_s, "rtf": self.tokens_per_s / sample_rate,
             "ms_per_token_step": self.ms_per_token_step,
             "dispatches_per_token": self.dispatches_per_token, "tokens_per_submit": self.tokens_per_submit,
-            "tuning": format!("{:?}", self.tuning), "profile": profile_json(&self.profile),
+            "tuning": self.tuning.to_string(),
+            "candidates": self.candidates.iter()
+                .map(|(t, r)| json!({"tuning": t.to_string(), "tokens_per_s": r}))
+                .collect::<Vec<_>>(),
+            "profile": profile_json(&self.profile),
         })
     }
 }

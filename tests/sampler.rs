@@ -141,7 +141,9 @@ fn every_tuning_equals_the_reference() {
         cell_streams,
         logit_lanes,
         tiled_cell: false,
+        unroll: false,
     };
+
     let tiled = |fused_draw| Tuning {
         tiled_cell: true,
         ..t(fused_draw, 4, 1, 32)
@@ -199,29 +201,57 @@ fn every_tuning_equals_the_reference() {
     }
 }
 
-/// The tiled cell on shapes that cross its tiles (8 streams x 32 units, K in chunks of 32)
-/// and leave ragged edges, with and without the fused draw.
+/// Every work split the autotuner may pick on a GPU, for few and many streams, on the wider
+/// model (the default adapter here may never choose them itself).
 #[test]
-fn the_tiled_cell_equals_the_reference_across_its_tiles() {
+fn every_gpu_autotune_candidate_equals_the_reference() {
     let (_, k) = gpu();
-    for fused_draw in [false, true] {
-        let tuning = Tuning {
-            fused_draw,
-            cell_units: 4,
-            cell_streams: 1,
-            logit_lanes: 32,
-            tiled_cell: true,
-        };
+    for streams in [1, 11] {
+        for tuning in Tuning::gpu_candidates(streams) {
+            let opts = SampleOptions {
+                temperature: 0.9,
+                top_k: 0,
+                seed: 50,
+            };
+            let n =
+                compare_with_reference_tuned(opts, &[7], streams, 64, Some(tuning), &k, (11, 70));
+            assert!(
+                n >= 45 * streams,
+                "{tuning} streams={streams}: only {n} of {} compared",
+                64 * streams
+            );
+        }
+    }
+}
+
+/// A wider model (H = 70, 11 streams): the tiled cell crosses its tiles (8 streams x 32
+/// units, K in chunks of 32) with ragged edges, and the unrolled K loops run whole
+/// four-k iterations and a remainder, with and without the fused draw.
+#[test]
+fn wide_model_tunings_equal_the_reference() {
+    let (_, k) = gpu();
+    let t = |tiled_cell, unroll, fused_draw, cell_units, cell_streams, logit_lanes| Tuning {
+        fused_draw,
+        cell_units,
+        cell_streams,
+        logit_lanes,
+        tiled_cell,
+        unroll,
+    };
+    for tuning in [
+        t(true, false, false, 4, 1, 32),
+        t(true, false, true, 4, 1, 32),
+        t(false, true, false, 64, 2, 1),
+        t(false, true, true, 16, 1, 16),
+        t(true, true, false, 4, 1, 2),
+    ] {
         let opts = SampleOptions {
             temperature: 0.8,
             top_k: 0,
             seed: 40,
         };
         let n = compare_with_reference_tuned(opts, &[4, 2, 9], 11, 64, Some(tuning), &k, (11, 70));
-        assert!(
-            n >= 250,
-            "fused_draw={fused_draw}: only {n} of 704 compared"
-        );
+        assert!(n >= 500, "{tuning:?}: only {n} of 704 compared");
     }
 }
 
@@ -410,4 +440,36 @@ fn bad_arguments_are_errors() {
             &mut |_| {}
         )
         .is_err());
+}
+
+/// Autotuning times every candidate, keeps the fastest, and leaves the sampler as new: the
+/// tokens after it equal those of a sampler that never tuned.
+#[test]
+fn autotune_keeps_the_fastest_and_leaves_the_state_as_new() {
+    let mut rng = TestRng(8);
+    let (layout, p) = random_model(&mut rng, 11, 5, 9, 2);
+    let (gpu, k) = gpu();
+    let opts = SampleOptions {
+        temperature: 1.0,
+        top_k: 0,
+        seed: 3,
+    };
+    let mut fresh = Sampler::new(&gpu, &k, &layout, &p, 2).unwrap();
+    fresh.prime(&[1, 2, 3]).unwrap();
+    let want = fresh.generate(64, &opts, &mut |_| {}).unwrap();
+
+    let mut tuned = Sampler::new(&gpu, &k, &layout, &p, 2).unwrap();
+    let a = tuned.tuning();
+    let b = Tuning {
+        cell_units: 8,
+        unroll: true,
+        ..a
+    };
+    let timed = tuned.autotune(&[a, b], 1).unwrap();
+    assert_eq!(timed.len(), 2);
+    let best = if timed[0].1 >= timed[1].1 { a } else { b };
+    assert_eq!(tuned.tuning(), best);
+    assert!(timed.iter().all(|(_, r)| *r > 0.0));
+    tuned.prime(&[1, 2, 3]).unwrap();
+    assert_eq!(tuned.generate(64, &opts, &mut |_| {}).unwrap(), want);
 }

@@ -2,7 +2,6 @@
 
 use crate::bench::{profile_lines, sample, train};
 use crate::model::{Preset, DEFAULT_SAMPLE_RATE};
-use crate::sample::Tuning;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
@@ -29,6 +28,10 @@ pub struct BenchArgs {
     /// Timed tokens per stream for sampling (1 stream; 64 streams run half as many)
     #[arg(long, default_value_t = 2048)]
     pub tokens: usize,
+    /// Sample with the adapter's default work split, without timing the alternatives
+    /// first (on a GPU, `gruwave sample` and this bench try several and keep the fastest)
+    #[arg(long)]
+    pub no_tune: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
@@ -91,28 +94,22 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             rows.push(r.to_json());
         }
         if a.what.iter().any(|w| w == "sample") {
-            // 64 streams also with the tiled cell kernel, so one run compares the two.
-            let tiled = |streams| Tuning {
-                tiled_cell: true,
-                ..Tuning::for_adapter(&gpu, streams)
-            };
-            for (streams, tuning) in [(1, None), (64, None), (64, Some(tiled(64)))] {
+            for streams in [1, 64] {
                 let steps = if streams == 1 { a.tokens } else { a.tokens / 2 };
-                let r = sample(&gpu, &k, p, streams, steps, a.profile, tuning)?;
-                let variant = if r.tuning.tiled_cell {
-                    ", tiled cell"
-                } else {
-                    ""
-                };
+                let r = sample(&gpu, &k, p, streams, steps, a.profile, !a.no_tune)?;
                 println!(
-                    "{:<7} {:<7} {:>7} {:>13.0} {:>10.4} {:>9.2} {:>12}  per token step; {} steps/submit{variant}",
-                    p.name, "sample", streams, r.tokens_per_s, r.ms_per_token_step, r.tokens_per_s / rate, r.dispatches_per_token, r.tokens_per_submit
+                    "{:<7} {:<7} {:>7} {:>13.0} {:>10.4} {:>9.2} {:>12}  per token step; {} steps/submit; {}",
+                    p.name, "sample", streams, r.tokens_per_s, r.ms_per_token_step, r.tokens_per_s / rate, r.dispatches_per_token, r.tokens_per_submit, r.tuning
                 );
+                for (i, (t, tps)) in r.candidates.iter().enumerate() {
+                    let mark = if i == 0 { " (default)" } else { "" };
+                    println!("{:>22} {tps:>13.0}  autotune candidate: {t}{mark}", "");
+                }
                 if let Some(prof) = &r.profile {
                     profiles.push((
                         format!(
-                            "{} sample, {streams} stream(s){variant}, one block of {} steps",
-                            p.name, r.tokens_per_submit
+                            "{} sample, {streams} stream(s), one block of {} steps ({})",
+                            p.name, r.tokens_per_submit, r.tuning
                         ),
                         profile_lines(prof),
                     ));

@@ -3,7 +3,7 @@
 use crate::audio::{load_wav_at, write_wav};
 use crate::codec::{decode_all, encode_all};
 use crate::model::load_model;
-use crate::sample::{SampleOptions, Sampler, MAX_STREAMS};
+use crate::sample::{SampleOptions, Sampler, Tuning, MAX_STREAMS};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -118,6 +118,19 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
     };
     let (gpu, kernels) = super::open_gpu()?;
     let mut sampler = Sampler::new(&gpu, &kernels, &ck.layout, &ck.params, a.streams)?;
+    // On a GPU, time the work splits worth trying and keep the fastest (tens of ms), unless
+    // the whole generation is shorter than that.
+    let candidates = Tuning::candidates(&gpu, a.streams);
+    if candidates.len() > 1 && n >= 16 * sampler.block() {
+        let t0 = Instant::now();
+        let timed = sampler.autotune(&candidates, 2)?;
+        log::info!(
+            "work split: {} (fastest of {} in {:.0} ms)",
+            sampler.tuning(),
+            timed.len(),
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+    }
     if !prime.is_empty() {
         eprintln!(
             "priming with {:.2} s of {}",

@@ -61,6 +61,8 @@ pub struct Tuning {
     /// instead of `sample_cell` (cell_units/cell_streams then apply only to a fused-draw
     /// layer 0). Meant for many streams.
     pub tiled_cell: bool,
+    /// The cell and logit kernels' K loops take four k per iteration, all loads first.
+    pub unroll: bool,
 }
 
 impl Tuning {
@@ -68,7 +70,6 @@ impl Tuning {
     /// work split finely and the draw fused; a CPU adapter runs workgroups one after another
     /// on few cores and wants fewer, longer ones.
     pub fn for_adapter(gpu: &Gpu, streams: usize) -> Tuning {
-        let few = streams <= 2;
         if gpu.is_software() {
             Tuning {
                 fused_draw: false,
@@ -76,14 +77,36 @@ impl Tuning {
                 cell_streams: 4,
                 logit_lanes: 1,
                 tiled_cell: false,
+                unroll: false,
             }
-        } else if few {
+        } else {
+            Tuning::gpu_candidates(streams)[0]
+        }
+    }
+
+    /// The work splits worth timing on this adapter for `streams` streams (see
+    /// `Sampler::autotune`), the default first. A software adapter gets only its default:
+    /// there the timing would cost more than it could save.
+    pub fn candidates(gpu: &Gpu, streams: usize) -> Vec<Tuning> {
+        if gpu.is_software() {
+            vec![Tuning::for_adapter(gpu, streams)]
+        } else {
+            Tuning::gpu_candidates(streams)
+        }
+    }
+
+    /// A GPU's candidates, its default first: for one or two streams the draw fused into
+    /// layer 0 and K split finely; for more, the cell spread over 4 streams per workgroup or
+    /// tiled as in training. Each with and without unrolled K loops.
+    pub fn gpu_candidates(streams: usize) -> Vec<Tuning> {
+        let d = if streams <= 2 {
             Tuning {
                 fused_draw: true,
                 cell_units: 4,
                 cell_streams: 1,
                 logit_lanes: 64,
                 tiled_cell: false,
+                unroll: false,
             }
         } else {
             Tuning {
@@ -92,8 +115,33 @@ impl Tuning {
                 cell_streams: 4,
                 logit_lanes: 32,
                 tiled_cell: false,
+                unroll: false,
+            }
+        };
+        let mut v = Vec::new();
+        for unroll in [false, true] {
+            let base = Tuning { unroll, ..d };
+            v.push(base);
+            if streams <= 2 {
+                for cell_units in [1, 2, 8] {
+                    v.push(Tuning { cell_units, ..base });
+                }
+                v.push(Tuning {
+                    logit_lanes: 32,
+                    ..base
+                });
+            } else {
+                v.push(Tuning {
+                    tiled_cell: true,
+                    ..base
+                });
+                v.push(Tuning {
+                    cell_units: 16,
+                    ..base
+                });
             }
         }
+        v
     }
 
     fn validate(&self) -> Result<()> {
@@ -110,6 +158,24 @@ impl Tuning {
             pow2(self.logit_lanes) && self.logit_lanes <= 256,
             "logit_lanes must be a power of two up to 256"
         );
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Tuning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tiled_cell {
+            write!(f, "tiled cell")?;
+        } else {
+            write!(f, "cell {}x{}", self.cell_units, self.cell_streams)?;
+        }
+        write!(f, ", {} logit lanes", self.logit_lanes)?;
+        if self.fused_draw {
+            write!(f, ", fused draw")?;
+        }
+        if self.unroll {
+            write!(f, ", unrolled")?;
+        }
         Ok(())
     }
 }
@@ -311,7 +377,9 @@ impl Sampler {
             logit_lanes: lanes,
             fused_draw,
             tiled_cell,
+            unroll,
         } = tuning;
+        let unroll = unroll as usize;
         let off = |kind| self.layout.get(kind).offset;
         let fuse = draw && fused_draw;
         let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
@@ -343,6 +411,7 @@ impl Sampler {
                     step * stride,
                     v,
                     step.saturating_sub(1),
+                    unroll,
                 ];
                 let p = p.map(|x| x as u32);
                 if fused_draw {
@@ -380,7 +449,7 @@ impl Sampler {
             }
             if draw {
                 let sbl = s.min(4);
-                let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl, lanes];
+                let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl, lanes, unroll];
                 let lgrid = [v.div_ceil(256 / lanes) as u32, s.div_ceil(sbl) as u32, 1];
                 pb.dispatch(&k.sample_logits, &bufs, &p.map(|x| x as u32), lgrid);
                 if !fuse {
@@ -431,6 +500,31 @@ impl Sampler {
 
     pub fn tuning(&self) -> Tuning {
         self.tuning
+    }
+
+    /// Times `candidates` (one warm-up block, then `blocks` timed ones each) and keeps the
+    /// fastest: all give the same tokens, so only speed differs. Returns each candidate's
+    /// tokens/s. The timing generates tokens, so the state is reset afterwards: prime after.
+    pub fn autotune(&mut self, candidates: &[Tuning], blocks: usize) -> Result<Vec<(Tuning, f64)>> {
+        ensure!(!candidates.is_empty(), "no tunings to choose from");
+        let opts = SampleOptions::default();
+        let n = blocks.max(1) * self.block;
+        let mut timed = Vec::new();
+        for &t in candidates {
+            self.set_tuning(t)?;
+            self.generate(self.block, &opts, &mut |_| {})?;
+            let t0 = std::time::Instant::now();
+            self.generate(n, &opts, &mut |_| {})?;
+            timed.push((t, (n * self.streams) as f64 / t0.elapsed().as_secs_f64()));
+        }
+        let best = timed
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("at least one candidate")
+            .0;
+        self.set_tuning(best)?;
+        self.reset(&[])?;
+        Ok(timed)
     }
 
     pub fn streams(&self) -> usize {
