@@ -161,42 +161,31 @@ fn every_tuning_equals_the_reference() {
             .into_iter()
             .flat_map(|s| kernel_variants().into_iter().map(move |v| (s, v)))
         {
-            let opts = SampleOptions {
+            let sampled = SampleOptions {
                 temperature: 0.9,
                 top_k: 5,
                 seed: 30 + streams as u64,
             };
-            let n = compare_with_reference_tuned(
-                opts,
-                &[4, 2],
-                streams,
-                64,
-                Some(tuning),
-                &k,
-                (vocab, 9),
-            );
-            assert!(
-                n >= 50 * streams,
-                "{tuning:?} {variant} streams={streams} V={vocab}: only {n} tokens compared"
-            );
-            let opts = SampleOptions {
+            let argmax = SampleOptions {
                 temperature: 0.0,
                 top_k: 0,
                 seed: 1,
             };
-            let n = compare_with_reference_tuned(
-                opts,
-                &[4, 2],
-                streams,
-                64,
-                Some(tuning),
-                &k,
-                (vocab, 9),
-            );
-            assert!(
-                n >= 50 * streams,
-                "argmax {tuning:?} {variant} streams={streams} V={vocab}: only {n} compared"
-            );
+            for opts in [sampled, argmax] {
+                let n = compare_with_reference_tuned(
+                    opts,
+                    &[4, 2],
+                    streams,
+                    64,
+                    Some(tuning),
+                    &k,
+                    (vocab, 9),
+                );
+                assert!(
+                    n >= 50 * streams,
+                    "{tuning} {variant} streams={streams} V={vocab} {opts:?}: only {n} compared"
+                );
+            }
         }
     }
 }
