@@ -183,7 +183,7 @@ fn profile_json(p: &Option<BTreeMap<String, KernelTime>>) -> Value {
             .map(|(k, v)| {
                 (
                     k.clone(),
-                    json!({"calls": v.calls, "total_us": v.nanos / 1e3}),
+                    json!({"calls": v.calls, "total_us": v.nanos / 1e3, "gflops": v.gflops()}),
                 )
             })
             .collect::<serde_json::Map<_, _>>()
@@ -225,17 +225,18 @@ pub fn profile_lines(p: &BTreeMap<String, KernelTime>) -> Vec<String> {
     let mut rows: Vec<_> = p.iter().collect();
     rows.sort_by(|a, b| b.1.nanos.partial_cmp(&a.1.nanos).unwrap());
     let mut out = vec![format!(
-        "  {:<20} {:>7} {:>11} {:>10} {:>6}",
-        "kernel", "calls", "total us", "us/call", "share"
+        "  {:<20} {:>7} {:>11} {:>10} {:>6} {:>9}",
+        "kernel", "calls", "total us", "us/call", "share", "GFLOP/s"
     )];
     for (name, t) in rows {
         out.push(format!(
-            "  {:<20} {:>7} {:>11.1} {:>10.2} {:>5.1}%",
+            "  {:<20} {:>7} {:>11.1} {:>10.2} {:>5.1}% {:>9}",
             name,
             t.calls,
             t.nanos / 1e3,
             t.nanos / 1e3 / t.calls as f64,
-            100.0 * t.nanos / total
+            100.0 * t.nanos / total,
+            t.gflops().map_or(String::new(), |g| format!("{g:.1}"))
         ));
     }
     out.push(format!("  {:<20} {:>7} {:>11.1}", "sum", "", total / 1e3));

@@ -8,14 +8,23 @@ pub struct Profiler {
     set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     capacity: u32,
-    names: Vec<String>,
+    /// Kernel name and counted floating-point operations of each bracketed dispatch.
+    names: Vec<(String, f64)>,
 }
 
-/// Total time and call count of one kernel.
+/// Total time, call count and counted floating-point operations of one kernel.
 #[derive(Clone, Debug, Default)]
 pub struct KernelTime {
     pub calls: usize,
     pub nanos: f64,
+    pub flops: f64,
+}
+
+impl KernelTime {
+    /// Achieved GFLOP/s, where the kernel's arithmetic is counted.
+    pub fn gflops(&self) -> Option<f64> {
+        (self.flops > 0.0 && self.nanos > 0.0).then(|| self.flops / self.nanos)
+    }
 }
 
 impl Profiler {
@@ -45,12 +54,12 @@ impl Profiler {
         })
     }
 
-    pub(super) fn begin(&mut self, pass: &mut wgpu::ComputePass<'_>, name: &str) {
+    pub(super) fn begin(&mut self, pass: &mut wgpu::ComputePass<'_>, name: &str, flops: f64) {
         let i = self.names.len() as u32 * 2;
         if i + 1 < self.capacity {
             pass.write_timestamp(&self.set, i);
         }
-        self.names.push(name.to_string());
+        self.names.push((name.to_string(), flops));
     }
 
     pub(super) fn end(&mut self, pass: &mut wgpu::ComputePass<'_>) {
@@ -75,11 +84,12 @@ impl Profiler {
         let ticks: Vec<u64> = gpu.read(&self.resolve, 0, n as usize)?;
         let period = gpu.queue.get_timestamp_period() as f64;
         let mut out: BTreeMap<String, KernelTime> = BTreeMap::new();
-        for (k, name) in self.names.iter().enumerate().take(n as usize / 2) {
+        for (k, (name, flops)) in self.names.iter().enumerate().take(n as usize / 2) {
             let dt = ticks[2 * k + 1].saturating_sub(ticks[2 * k]) as f64 * period;
             let e = out.entry(name.clone()).or_default();
             e.calls += 1;
             e.nanos += dt;
+            e.flops += flops;
         }
         self.names.clear();
         Ok(out)

@@ -100,6 +100,8 @@ enum Op {
         bind_group: usize,
         offset: u32,
         groups: [u32; 3],
+        /// Floating-point operations the dispatch does (0: not counted), for the profile.
+        flops: f64,
     },
     Copy {
         src: BufId,
@@ -185,7 +187,16 @@ impl ProgramBuilder {
             bind_group,
             offset,
             groups,
+            flops: 0.0,
         });
+    }
+
+    /// Count `flops` floating-point operations for the last dispatch (shown as GFLOP/s in
+    /// profiles); call right after `dispatch` for the kernels that do arithmetic in bulk.
+    pub fn flops(&mut self, n: f64) {
+        if let Some(Op::Dispatch { flops, .. }) = self.ops.last_mut() {
+            *flops = n;
+        }
     }
 
     pub fn copy(&mut self, src: BufId, src_offset: u64, dst: BufId, dst_offset: u64, bytes: u64) {
@@ -299,10 +310,11 @@ impl Program {
                         bind_group,
                         offset,
                         groups,
+                        flops,
                     }) = self.ops.get(i)
                     {
                         if let Some(p) = prof.as_deref_mut() {
-                            p.begin(&mut pass, &kernel.name);
+                            p.begin(&mut pass, &kernel.name, *flops);
                         }
                         pass.set_pipeline(&kernel.pipeline);
                         pass.set_bind_group(0, &self.bind_groups[*bind_group], &[*offset]);

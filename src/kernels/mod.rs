@@ -304,6 +304,7 @@ impl Kernels {
             &params,
             [groups(n, 64), groups(m, 64), 1],
         );
+        pb.flops(2.0 * m as f64 * n as f64 * k as f64);
     }
 
     /// out[out_off + j] = Σ_i x[in_off + i*cols + j] for i < rows, through `scratch`

@@ -414,8 +414,11 @@ impl Sampler {
                     unroll,
                 ];
                 let p = p.map(|x| x as u32);
+                // The layer's products for every stream (layer 0 reads its input part).
+                let flops = (2 * s * 3 * h * (inp + h)) as f64;
                 if fused_draw {
                     pb.dispatch(&k.sample_cell_draw, &bufs, &p, grid);
+                    pb.flops(flops);
                 } else if tiled_cell {
                     let p = [
                         s,
@@ -442,9 +445,11 @@ impl Sampler {
                         &p.map(|x| x as u32),
                         [h.div_ceil(32) as u32, s.div_ceil(8) as u32, 1],
                     );
+                    pb.flops(flops);
                 } else {
                     // The plain cell binds only weights, history and the two states.
                     pb.dispatch(&k.sample_cell, &bufs[..4], &p, grid);
+                    pb.flops(flops);
                 }
             }
             if draw {
@@ -452,6 +457,7 @@ impl Sampler {
                 let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl, lanes, unroll];
                 let lgrid = [v.div_ceil(256 / lanes) as u32, s.div_ceil(sbl) as u32, 1];
                 pb.dispatch(&k.sample_logits, &bufs, &p.map(|x| x as u32), lgrid);
+                pb.flops((2 * s * v * h) as f64);
                 if !fuse {
                     let p = [v, (step + 1) * s, step];
                     pb.dispatch(

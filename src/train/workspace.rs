@@ -166,6 +166,7 @@ impl Workspace {
                     &p.map(|x| x as u32),
                     [h.div_ceil(32) as u32, batch.div_ceil(8) as u32, 1],
                 );
+                pb.flops((2 * batch * 3 * h * h) as f64);
             }
             pb.copy(lb[l][hseq_].id, f(tbptt * bh), st.id, f(l * bh), f(bh));
         }
@@ -284,6 +285,8 @@ impl Workspace {
                         &p.map(|x| x as u32),
                         [h.div_ceil(32) as u32, batch.div_ceil(4) as u32, 1],
                     );
+                    // The recurrent carry dgh_{t+1}·W_hh, when there is a next step.
+                    pb.flops((has_next * 2 * batch * 3 * h * h) as f64);
                 }
                 let x = if l == 0 {
                     Mat::rows(x0b, 0, e)
