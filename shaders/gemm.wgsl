@@ -27,8 +27,8 @@ const BK: u32 = 16u;
 
 // Tiles in workgroup memory as vec4s so one load feeds four FMAs:
 // As[kk][q] = rows 4q..4q+3 of column kk of the A tile; Bs[kk][q] = columns 4q..4q+3.
-var<workgroup> As: array<vec4<f32>, 256>; // [BK][TILE / 4]
-var<workgroup> Bs: array<vec4<f32>, 256>; // [BK][TILE / 4]
+var<workgroup> As: array<vec4<f32>, 256>; // [BK][TILE / 4], or [BK8][BIG / 4] in gemm_128
+var<workgroup> Bs: array<vec4<f32>, 256>; // [BK][TILE / 4], or [BK8][BIG / 4]
 
 fn load_a(i: u32, kk: u32) -> f32 {
     if (i < p.m && kk < p.k) { return a[p.a_off + i * p.a_rs + kk * p.a_cs]; }
@@ -80,16 +80,80 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         workgroupBarrier();
     }
     for (var r = 0u; r < 4u; r++) {
-        let i = row0 + 4u * ty + r;
-        if (i >= p.m) { continue; }
-        for (var c4 = 0u; c4 < 4u; c4++) {
-            let j = col0 + 4u * tx + c4;
-            if (j >= p.n) { continue; }
-            var v = acc[r][c4];
-            if ((p.flags & 1u) != 0u) { v += bias[p.bias_off + j]; }
-            let ci = p.c_off + i * p.c_rs + j;
-            if ((p.flags & 2u) != 0u) { v += c[ci]; }
-            c[ci] = v;
+        store_row4(row0 + 4u * ty + r, col0 + 4u * tx, acc[r]);
+    }
+}
+
+// C[i, j..j+3] = v (+ bias) (+ C), each element guarded against M and N.
+fn store_row4(i: u32, j: u32, v: vec4<f32>) {
+    if (i >= p.m) { return; }
+    for (var c4 = 0u; c4 < 4u; c4++) {
+        let jj = j + c4;
+        if (jj >= p.n) { return; }
+        var x = v[c4];
+        if ((p.flags & 1u) != 0u) { x += bias[p.bias_off + jj]; }
+        let ci = p.c_off + i * p.c_rs + jj;
+        if ((p.flags & 2u) != 0u) { x += c[ci]; }
+        c[ci] = x;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The same product with a 128x128 output tile per workgroup and 8x8 per thread (rows
+// 4ty..+3 and 64+4ty..+3, columns likewise), K in chunks of 8: twice the arithmetic per
+// workgroup-memory load of the 64x64 tile, for large outputs. Kernels::record_gemm picks
+// between the two per shape.
+
+const BIG: u32 = 128u;
+const BK8: u32 = 8u;
+
+@compute @workgroup_size(16, 16)
+fn gemm_128(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let tx = lid.x;
+    let ty = lid.y;
+    let tid = ty * 16u + tx;
+    let row0 = wid.y * BIG;
+    let col0 = wid.x * BIG;
+    var acc: array<vec4<f32>, 16>; // [8 rows][2 column quads]
+    for (var r = 0u; r < 16u; r++) {
+        acc[r] = vec4<f32>(0.0);
+    }
+    let a_k_fast = p.a_cs == 1u;
+    let b_j_fast = p.b_cs == 1u;
+    for (var k0 = 0u; k0 < p.k; k0 += BK8) {
+        // One vec4 of each tile per thread (256 vec4 = 8 x 128 floats), neighbouring
+        // threads along the operand's contiguous dimension. As[kk][q]: rows 4q..4q+3.
+        var q: u32; var kk: u32;
+        if (a_k_fast) { kk = tid % BK8; q = tid / BK8; } else { q = tid % 32u; kk = tid / 32u; }
+        let i = row0 + 4u * q;
+        As[kk * 32u + q] = vec4<f32>(load_a(i, k0 + kk), load_a(i + 1u, k0 + kk),
+                                     load_a(i + 2u, k0 + kk), load_a(i + 3u, k0 + kk));
+        var qb: u32; var kb: u32;
+        if (b_j_fast) { qb = tid % 32u; kb = tid / 32u; } else { kb = tid % BK8; qb = tid / BK8; }
+        let j = col0 + 4u * qb;
+        Bs[kb * 32u + qb] = vec4<f32>(load_b(k0 + kb, j), load_b(k0 + kb, j + 1u),
+                                      load_b(k0 + kb, j + 2u), load_b(k0 + kb, j + 3u));
+        workgroupBarrier();
+        for (var kk2 = 0u; kk2 < BK8; kk2++) {
+            let a0 = As[kk2 * 32u + ty];
+            let a1 = As[kk2 * 32u + 16u + ty];
+            let b0 = Bs[kk2 * 32u + tx];
+            let b1 = Bs[kk2 * 32u + 16u + tx];
+            acc[0] += a0.x * b0; acc[1] += a0.x * b1;
+            acc[2] += a0.y * b0; acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0; acc[5] += a0.z * b1;
+            acc[6] += a0.w * b0; acc[7] += a0.w * b1;
+            acc[8] += a1.x * b0; acc[9] += a1.x * b1;
+            acc[10] += a1.y * b0; acc[11] += a1.y * b1;
+            acc[12] += a1.z * b0; acc[13] += a1.z * b1;
+            acc[14] += a1.w * b0; acc[15] += a1.w * b1;
         }
+        workgroupBarrier();
+    }
+    for (var r = 0u; r < 4u; r++) {
+        store_row4(row0 + 4u * ty + r, col0 + 4u * tx, acc[2u * r]);
+        store_row4(row0 + 4u * ty + r, col0 + 64u + 4u * tx, acc[2u * r + 1u]);
+        store_row4(row0 + 64u + 4u * ty + r, col0 + 4u * tx, acc[8u + 2u * r]);
+        store_row4(row0 + 64u + 4u * ty + r, col0 + 64u + 4u * tx, acc[8u + 2u * r + 1u]);
     }
 }

@@ -5,7 +5,9 @@
 mod common;
 use common::*;
 use gruwave::gpu::ProgramBuilder;
-use gruwave::kernels::{Buf, Epilogue, Mat, COLSUM_PARTS};
+use gruwave::kernels::{Buf, Epilogue, GemmChoice, GemmTile, KernelOptions, Mat, COLSUM_PARTS};
+use gruwave::Kernels;
+use std::sync::Arc;
 
 fn buf(pb: &mut ProgramBuilder, b: &wgpu::Buffer) -> Buf {
     Buf {
@@ -22,12 +24,27 @@ fn run(pb: ProgramBuilder) {
     gpu.queue.submit([enc.finish()]);
 }
 
-/// GEMM in all four transpose combinations, with bias, accumulate and offsets.
+/// GEMM in all four transpose combinations, with bias, accumulate and offsets, with each
+/// tile and with the tile timed per shape.
 #[test]
 fn gemm_matches_f64_on_ragged_shapes() {
-    let (gpu, k) = gpu();
+    let (gpu, default) = gpu();
+    let with = |gemm| {
+        Arc::new(Kernels::with_options(
+            &gpu,
+            KernelOptions {
+                gemm,
+                ..default.options
+            },
+        ))
+    };
+    let kernels = [
+        with(GemmChoice::Fixed(GemmTile::T64)),
+        with(GemmChoice::Fixed(GemmTile::T128)),
+        with(GemmChoice::Timed),
+    ];
     let mut rng = TestRng(42);
-    for &(m, n, kk) in &[
+    let shapes = [
         (1, 1, 1),
         (3, 5, 7),
         (65, 63, 17),
@@ -35,7 +52,12 @@ fn gemm_matches_f64_on_ragged_shapes() {
         (100, 33, 130),
         (2, 129, 1),
         (200, 300, 3),
-    ] {
+        (129, 257, 20),
+    ];
+    for (&(m, n, kk), k) in shapes
+        .iter()
+        .flat_map(|s| kernels.iter().map(move |k| (s, k)))
+    {
         for ta in [false, true] {
             for tb in [false, true] {
                 for epi in 0..3 {
@@ -101,7 +123,8 @@ fn gemm_matches_f64_on_ragged_shapes() {
                     let err = rel_err(&to_f64(&got[c_off..]), &want);
                     assert!(
                         err < 1e-5,
-                        "gemm {m}x{n}x{kk} ta={ta} tb={tb} epi={epi}: rel err {err:.2e}"
+                        "gemm {m}x{n}x{kk} ta={ta} tb={tb} epi={epi} {:?}: rel err {err:.2e}",
+                        k.options.gemm
                     );
                 }
             }
@@ -148,4 +171,33 @@ fn colsum_and_sum_match_f64() {
             got[0]
         );
     }
+}
+
+/// Timed tiles: each new shape is timed once, the choice is kept, and reported.
+#[test]
+fn gemm_tiles_are_timed_once_per_shape() {
+    let (gpu, default) = gpu();
+    let k = Kernels::with_options(
+        &gpu,
+        KernelOptions {
+            gemm: GemmChoice::Timed,
+            ..default.options
+        },
+    );
+    let a = gpu.storage("a", 300 * 40 * 4);
+    let c = gpu.storage("c", 300 * 300 * 4);
+    for _ in 0..2 {
+        for m in [100, 300] {
+            let mut pb = ProgramBuilder::new();
+            let (ai, ci) = (buf(&mut pb, &a), buf(&mut pb, &c));
+            let x = Mat::rows(ai, 0, 40);
+            let y = Mat::transposed(ai, 0, 40);
+            k.record_gemm(&mut pb, m, m, 40, x, y, ci, 0, m, Epilogue::None);
+        }
+    }
+    let choices = k.gemm_choices();
+    assert_eq!(choices.len(), 2, "{choices:?}");
+    assert!(choices
+        .iter()
+        .all(|(key, _)| key.k == 40 && key.a_k_fast && !key.b_j_fast));
 }

@@ -3,7 +3,12 @@
 //! ranges lie inside the buffers it is given: the WGSL modules run without runtime bounds
 //! checks (10-45x faster on NVIDIA), so in-bounds is proven here and by ragged-shape tests.
 
+mod gemm_tile;
+
+pub use gemm_tile::{GemmChoice, GemmKey, GemmTile};
+
 use crate::gpu::{Access, BufId, Gpu, Kernel, ProgramBuilder};
+use gemm_tile::GemmTuner;
 use std::sync::Arc;
 
 /// WGSL libraries prepended to the kernel families that use them (WGSL has no includes).
@@ -65,14 +70,18 @@ pub const LIBRARY_FILES: [&str; 4] = [
 pub struct KernelOptions {
     /// Workgroup reductions with subgroup operations (needs `Features::SUBGROUP`).
     pub subgroups: bool,
+    /// The GEMM output tile, fixed or timed per shape.
+    pub gemm: GemmChoice,
 }
 
 impl KernelOptions {
-    /// What suits `gpu`: subgroups where it has them, unless `GRUWAVE_SUBGROUPS=0`.
+    /// What suits `gpu`: subgroups where it has them, unless `GRUWAVE_SUBGROUPS=0`; GEMM
+    /// tiles as `GemmChoice::for_gpu`.
     pub fn for_gpu(gpu: &Gpu) -> KernelOptions {
         let off = std::env::var("GRUWAVE_SUBGROUPS").is_ok_and(|v| v == "0");
         KernelOptions {
             subgroups: gpu.has_subgroups() && !off,
+            gemm: GemmChoice::for_gpu(gpu),
         }
     }
 }
@@ -111,6 +120,9 @@ const SAMPLE_DRAW: [Access; 6] = [R, W, R, R, R, R];
 pub struct Kernels {
     pub options: KernelOptions,
     pub gemm: Arc<Kernel>,
+    pub gemm_128: Arc<Kernel>,
+    /// With `GemmChoice::Timed`: the tile chosen for each GEMM shape so far.
+    gemm_tuner: Option<GemmTuner>,
     pub gru_step: Arc<Kernel>,
     pub gru_cell: Arc<Kernel>,
     pub gru_step_backward: Arc<Kernel>,
@@ -145,11 +157,11 @@ fn module(gpu: &Gpu, file: &str, opts: KernelOptions) -> wgpu::ShaderModule {
 
 impl Kernels {
     /// The kernels built as suits `gpu` (`KernelOptions::for_gpu`).
-    pub fn new(gpu: &Gpu) -> Kernels {
+    pub fn new(gpu: &Arc<Gpu>) -> Kernels {
         Kernels::with_options(gpu, KernelOptions::for_gpu(gpu))
     }
 
-    pub fn with_options(gpu: &Gpu, opts: KernelOptions) -> Kernels {
+    pub fn with_options(gpu: &Arc<Gpu>, opts: KernelOptions) -> Kernels {
         assert!(
             !opts.subgroups || gpu.has_subgroups(),
             "subgroup kernels need an adapter with subgroups"
@@ -166,6 +178,8 @@ impl Kernels {
         Kernels {
             options: opts,
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
+            gemm_128: Kernel::new(gpu, &gemm, "gemm_128", &[R, R, R, W]),
+            gemm_tuner: (opts.gemm == GemmChoice::Timed).then(|| GemmTuner::new(gpu)),
             gru_step: Kernel::new(gpu, &step, "gru_step", &[R, R, W, W]),
             gru_cell: Kernel::new(gpu, &step, "gru_cell", &[R, R, R, W, R]),
             gru_step_backward: Kernel::new(
@@ -188,6 +202,13 @@ impl Kernels {
             sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_LOGITS),
             sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_DRAW),
         }
+    }
+}
+
+impl Kernels {
+    /// The GEMM tile timed for each shape so far (empty unless tiles are timed).
+    pub fn gemm_choices(&self) -> Vec<(GemmKey, GemmTile)> {
+        self.gemm_tuner.as_ref().map_or(Vec::new(), |t| t.choices())
     }
 }
 
@@ -298,11 +319,34 @@ impl Kernels {
         let params = words(&[
             m, n, k, a.off, a.rs, a.cs, b.off, b.rs, b.cs, c_off, c_rs, bias_off, flags,
         ]);
+        let key = GemmKey {
+            m,
+            n,
+            k,
+            a_k_fast: a.cs == 1,
+            b_j_fast: b.cs == 1,
+        };
+        let tile = match (self.options.gemm, &self.gemm_tuner) {
+            (GemmChoice::Fixed(t), _) => t,
+            (GemmChoice::Timed, Some(tuner)) => tuner.pick(
+                key,
+                [&self.gemm, &self.gemm_128],
+                &|s, [a_rs, a_cs, b_rs, b_cs]| {
+                    words(&[s.m, s.n, s.k, 0, a_rs, a_cs, 0, b_rs, b_cs, 0, s.n, 0, 0])
+                },
+            ),
+            (GemmChoice::Timed, None) => unreachable!("a timed choice has a tuner"),
+        };
+        let kernel = match tile {
+            GemmTile::T64 => &self.gemm,
+            GemmTile::T128 => &self.gemm_128,
+        };
+        let size = tile.size();
         pb.dispatch(
-            &self.gemm,
+            kernel,
             &[a.buf.id, b.buf.id, bias.id, c.id],
             &params,
-            [groups(n, 64), groups(m, 64), 1],
+            [groups(n, size), groups(m, size), 1],
         );
         pb.flops(2.0 * m as f64 * n as f64 * k as f64);
     }

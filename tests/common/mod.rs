@@ -101,34 +101,44 @@ pub fn to_f64(a: &[f32]) -> Vec<f64> {
     a.iter().map(|&x| x as f64).collect()
 }
 
-use gruwave::kernels::KernelOptions;
+use gruwave::kernels::{GemmChoice, GemmTile, KernelOptions};
 use gruwave::model::{ModelConfig, ParamLayout};
 use gruwave::{Gpu, Kernels};
 use std::sync::{Arc, OnceLock};
 
-/// One device and kernel set per test binary.
-/// The kernels built both ways where the adapter allows it: the adapter's default first, then
-/// the other reduction variant (plain when the default uses subgroups), so software-Vulkan
-/// runs test the subgroup path and the fallback alike.
+/// The kernels built every way the adapter allows: its default first, then the other
+/// reduction variant (plain when the default uses subgroups), then the other GEMM tile, so
+/// software-Vulkan runs test the subgroup path and the fallback, and both tiles, alike.
 pub fn kernel_variants() -> Vec<(String, Arc<Kernels>)> {
     static CELL: OnceLock<Vec<(String, Arc<Kernels>)>> = OnceLock::new();
     CELL.get_or_init(|| {
         let (gpu, k) = gpu();
-        let mut v = vec![(format!("{:?}", k.options), k.clone())];
-        let other = KernelOptions {
-            subgroups: !k.options.subgroups,
+        let d = k.options;
+        let mut v = vec![(format!("{d:?}"), k.clone())];
+        let mut others = Vec::new();
+        if !d.subgroups || gpu.has_subgroups() {
+            others.push(KernelOptions {
+                subgroups: !d.subgroups,
+                ..d
+            });
+        }
+        let other_tile = match d.gemm {
+            GemmChoice::Fixed(GemmTile::T128) => GemmTile::T64,
+            _ => GemmTile::T128,
         };
-        if !other.subgroups || gpu.has_subgroups() {
-            v.push((
-                format!("{other:?}"),
-                Arc::new(Kernels::with_options(&gpu, other)),
-            ));
+        others.push(KernelOptions {
+            gemm: GemmChoice::Fixed(other_tile),
+            ..d
+        });
+        for o in others {
+            v.push((format!("{o:?}"), Arc::new(Kernels::with_options(&gpu, o))));
         }
         v
     })
     .clone()
 }
 
+/// One device and kernel set per test binary.
 pub fn gpu() -> (Arc<Gpu>, Arc<Kernels>) {
     static CELL: OnceLock<(Arc<Gpu>, Arc<Kernels>)> = OnceLock::new();
     CELL.get_or_init(|| {
