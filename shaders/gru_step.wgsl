@@ -103,6 +103,12 @@ fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wi
         workgroupBarrier();
     }
     if (b >= p.batch || j >= H) { return; }
+    finish_step(b, j, acc);
+}
+
+// The gates and the new state of row b, unit j, from gh - b_hh = acc (r, z, n).
+fn finish_step(b: u32, j: u32, acc: vec3<f32>) {
+    let H = p.hidden;
     let gi_row = p.gi_off + b * 3u * H;
     let r = sigmoid(gi[gi_row + j] + acc.x + w[p.bhh_off + j]);
     let z = sigmoid(gi[gi_row + H + j] + acc.y + w[p.bhh_off + H + j]);
@@ -117,6 +123,63 @@ fn gru_step(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wi
         gates[g_row + 2u * H + j] = n;
         gates[g_row + 3u * H + j] = ghn;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The same step for small batches, where gru_step's 8-row tiles leave a large GPU mostly
+// idle (16 workgroups for B <= 8 at H = 512): a workgroup takes SU units of one batch row
+// and splits K over SS slices of threads, which read h and W_hh straight from memory
+// (neighbouring threads, neighbouring k) four k at a time; a tree adds the slices.
+// Grid: (ceil(H / SU), B).
+
+const SU: u32 = 4u;
+const SS: u32 = 64u;
+var<workgroup> sred: array<f32, 768>; // [3 gates][SU][SS]
+
+@compute @workgroup_size(256)
+fn gru_step_sliced(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = p.hidden;
+    let s = tid % SS;
+    let u = tid / SS;
+    let b = wid.y;
+    let j = wid.x * SU + u;
+    var acc = vec3<f32>(0.0);
+    if (j < H && b < p.batch) {
+        let hrow = p.hprev_off + b * H;
+        let wr = p.whh_off + j * H;
+        let wz = wr + H * H;
+        let wn = wz + H * H;
+        var k = s;
+        for (; k + 3u * SS < H; k += 4u * SS) {
+            var x: vec4<f32>;
+            var a: vec4<f32>;
+            var c: vec4<f32>;
+            var d: vec4<f32>;
+            for (var q = 0u; q < 4u; q++) {
+                let kq = k + q * SS;
+                x[q] = hseq[hrow + kq];
+                a[q] = w[wr + kq];
+                c[q] = w[wz + kq];
+                d[q] = w[wn + kq];
+            }
+            acc += vec3<f32>(dot(x, a), dot(x, c), dot(x, d));
+        }
+        for (; k < H; k += SS) {
+            acc += hseq[hrow + k] * vec3<f32>(w[wr + k], w[wz + k], w[wn + k]);
+        }
+    }
+    for (var g = 0u; g < 3u; g++) { sred[(g * SU + u) * SS + s] = acc[g]; }
+    for (var stride = SS / 2u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        if (s < stride) {
+            for (var g = 0u; g < 3u; g++) {
+                sred[(g * SU + u) * SS + s] += sred[(g * SU + u) * SS + s + stride];
+            }
+        }
+    }
+    workgroupBarrier();
+    if (s != 0u || j >= H || b >= p.batch) { return; }
+    finish_step(b, j, vec3<f32>(sred[u * SS], sred[(SU + u) * SS], sred[(2u * SU + u) * SS]));
 }
 
 // ---------------------------------------------------------------------------------------

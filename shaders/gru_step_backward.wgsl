@@ -93,6 +93,14 @@ fn gru_step_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgro
     if (half == 1u) { return; }
     acc += part[tid + 128u];
     if (b >= p.batch || j >= H) { return; }
+    finish_backward(b, j, acc);
+}
+
+// dh of row b, unit j, from the recurrent product acc = (dgh_{t+1}·W_hh)[b, j], then the
+// gate gradients.
+fn finish_backward(b: u32, j: u32, acc: f32) {
+    let H = p.hidden;
+    let H3 = 3u * H;
     var dh = 0.0;
     if (p.has_next != 0u) {
         let zn = gates[p.next_gate_off + b * 4u * H + H + j];
@@ -120,4 +128,47 @@ fn gru_step_backward(@builtin(local_invocation_index) tid: u32, @builtin(workgro
     dgh[row + j] = dr_pre;
     dgh[row + H + j] = dz_pre;
     dgh[row + 2u * H + j] = dn_pre * r;
+}
+
+// ---------------------------------------------------------------------------------------
+// The same for small batches (see gru_step_sliced): a workgroup takes BU units of one
+// batch row and splits the 3H-long product over BS slices of threads, which read W_hh
+// straight from memory (neighbouring threads, neighbouring units) four rows at a time; a
+// tree adds the slices. Grid: (ceil(H / BU), B).
+
+const BU: u32 = 8u;
+const BS: u32 = 32u;
+
+@compute @workgroup_size(256)
+fn gru_step_backward_sliced(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let H = p.hidden;
+    let H3 = 3u * H;
+    let u = tid % BU;
+    let s = tid / BU;
+    let b = wid.y;
+    let j = wid.x * BU + u;
+    var acc = 0.0;
+    if (p.has_next != 0u && j < H && b < p.batch) {
+        let grow = p.next_gh_off + b * H3;
+        var i = s;
+        for (; i + 3u * BS < H3; i += 4u * BS) {
+            var g: vec4<f32>;
+            var x: vec4<f32>;
+            for (var q = 0u; q < 4u; q++) {
+                let iq = i + q * BS;
+                g[q] = dgh[grow + iq];
+                x[q] = w[p.whh_off + iq * H + j];
+            }
+            acc += dot(g, x);
+        }
+        for (; i < H3; i += BS) { acc += dgh[grow + i] * w[p.whh_off + i * H + j]; }
+    }
+    part[tid] = acc;
+    for (var stride = BS / 2u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        if (s < stride) { part[s * BU + u] += part[(s + stride) * BU + u]; }
+    }
+    workgroupBarrier();
+    if (s != 0u || j >= H || b >= p.batch) { return; }
+    finish_backward(b, j, part[u]);
 }

@@ -225,12 +225,12 @@ pub fn profile_lines(p: &BTreeMap<String, KernelTime>) -> Vec<String> {
     let mut rows: Vec<_> = p.iter().collect();
     rows.sort_by(|a, b| b.1.nanos.partial_cmp(&a.1.nanos).unwrap());
     let mut out = vec![format!(
-        "  {:<20} {:>7} {:>11} {:>10} {:>6} {:>9}",
+        "  {:<26} {:>7} {:>11} {:>10} {:>6} {:>9}",
         "kernel", "calls", "total us", "us/call", "share", "GFLOP/s"
     )];
     for (name, t) in rows {
         out.push(format!(
-            "  {:<20} {:>7} {:>11.1} {:>10.2} {:>5.1}% {:>9}",
+            "  {:<26} {:>7} {:>11.1} {:>10.2} {:>5.1}% {:>9}",
             name,
             t.calls,
             t.nanos / 1e3,
@@ -239,6 +239,6 @@ pub fn profile_lines(p: &BTreeMap<String, KernelTime>) -> Vec<String> {
             t.gflops().map_or(String::new(), |g| format!("{g:.1}"))
         ));
     }
-    out.push(format!("  {:<20} {:>7} {:>11.1}", "sum", "", total / 1e3));
+    out.push(format!("  {:<26} {:>7} {:>11.1}", "sum", "", total / 1e3));
     out
 }

@@ -155,6 +155,15 @@ fn larger_vocabulary_and_batch_match_the_reference() {
 }
 
 #[test]
+fn a_wide_layer_matches_the_reference() {
+    // H = 260 runs the sliced step kernels' four-k loops (forward K = H, backward K = 3H)
+    // past several iterations, with remainders, and crosses the 128x128 GEMM tiles.
+    let mut rng = TestRng(13);
+    let bad = compare(&random_case(&mut rng, 5, 6, 260, 1, 2, 3));
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
 fn reset_streams_start_from_zero_state() {
     let mut rng = TestRng(3);
     let c = random_case(&mut rng, 5, 4, 6, 2, 3, 4);

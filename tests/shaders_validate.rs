@@ -1,8 +1,6 @@
 //! Every WGSL file parses and validates with naga (no GPU needed), in each build variant.
 
-use gruwave::kernels::{
-    shader_source, GemmChoice, GemmTile, KernelOptions, FAMILIES, LIBRARY_FILES,
-};
+use gruwave::kernels::{shader_source, KernelOptions, FAMILIES, LIBRARY_FILES};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -24,10 +22,7 @@ fn every_shader_parses_and_validates() {
         "every file in shaders/ is built into the library"
     );
     for subgroups in [false, true] {
-        let opts = KernelOptions {
-            subgroups,
-            gemm: GemmChoice::Fixed(GemmTile::T64),
-        };
+        let opts = KernelOptions::fixed(subgroups);
         for (name, _, _) in FAMILIES {
             let src = shader_source(name, opts);
             let module = naga::front::wgsl::parse_str(&src)

@@ -1,7 +1,7 @@
 //! `gruwave bench`: training and sampling throughput, and a per-kernel GPU profile.
 
 use crate::bench::{profile_lines, sample, train};
-use crate::kernels::GemmChoice;
+use crate::kernels::Choice;
 use crate::model::{Preset, DEFAULT_SAMPLE_RATE};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -67,12 +67,17 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "workgroup-memory tree"
     };
     let gemm = match k.options.gemm {
-        GemmChoice::Timed => "timed per shape".to_string(),
-        GemmChoice::Fixed(t) => format!("{0}x{0}", t.size()),
+        Choice::Timed => "timed per shape".to_string(),
+        Choice::Fixed(t) => format!("{0}x{0}", t.size()),
+    };
+    let step = match k.options.step {
+        Choice::Timed => "timed per shape".to_string(),
+        Choice::Fixed(v) => format!("{v:?}").to_lowercase(),
     };
     println!(
         "features: {} | reductions: {reductions} (GRUWAVE_SUBGROUPS=0 forces the tree) | \
-         GEMM tiles: {gemm} (GRUWAVE_GEMM_TILE=64 or 128 fixes them)",
+         GEMM tiles: {gemm} (GRUWAVE_GEMM_TILE=64|128 fixes them) | step kernels: {step} \
+         (GRUWAVE_STEP=tiled|sliced)",
         gpu.capabilities()
     );
     if a.profile && crate::gpu::Profiler::new(&gpu, 1).is_none() {
@@ -124,20 +129,11 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             }
         }
     }
-    let tiles = k.gemm_choices();
-    if !tiles.is_empty() {
-        println!("\nGEMM tiles, timed per shape (M x N x K, contiguous dimensions):");
-        for (key, tile) in &tiles {
-            println!(
-                "  {:>6} x {:>6} x {:>6}  A {}, B {}: {}x{}",
-                key.m,
-                key.n,
-                key.k,
-                if key.a_k_fast { "rows" } else { "columns" },
-                if key.b_j_fast { "rows" } else { "columns" },
-                tile.size(),
-                tile.size()
-            );
+    let timed = k.timed_choices();
+    if !timed.is_empty() {
+        println!("\nKernel variants chosen by timing, per shape:");
+        for (shape, chosen) in &timed {
+            println!("  {shape}: {chosen}");
         }
     }
     for (title, lines) in &profiles {
@@ -151,10 +147,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
             "driver": info.driver, "driver_info": info.driver_info,
             "subgroup_reductions": k.options.subgroups,
-            "gemm_tiles": tiles.iter().map(|(key, t)| json!({
-                "m": key.m, "n": key.n, "k": key.k, "a_k_fast": key.a_k_fast,
-                "b_j_fast": key.b_j_fast, "tile": t.size(),
-            })).collect::<Vec<_>>(),
+            "timed_choices": timed.iter()
+                .map(|(shape, chosen)| json!({"shape": shape, "chosen": chosen}))
+                .collect::<Vec<_>>(),
             "results": rows,
         });
         crate::fsutil::write_bytes_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;

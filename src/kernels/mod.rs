@@ -3,12 +3,12 @@
 //! ranges lie inside the buffers it is given: the WGSL modules run without runtime bounds
 //! checks (10-45x faster on NVIDIA), so in-bounds is proven here and by ragged-shape tests.
 
-mod gemm_tile;
+mod choice;
 
-pub use gemm_tile::{GemmChoice, GemmKey, GemmTile};
+pub use choice::{Choice, GemmChoice, GemmTile, StepChoice, StepKernel};
 
-use crate::gpu::{Access, BufId, Gpu, Kernel, ProgramBuilder};
-use gemm_tile::GemmTuner;
+use crate::gpu::{Access, BufId, Gpu, Kernel, Program, ProgramBuilder};
+use choice::Chooser;
 use std::sync::Arc;
 
 /// WGSL libraries prepended to the kernel families that use them (WGSL has no includes).
@@ -72,16 +72,39 @@ pub struct KernelOptions {
     pub subgroups: bool,
     /// The GEMM output tile, fixed or timed per shape.
     pub gemm: GemmChoice,
+    /// The recurrent step kernels, fixed or timed per batch and hidden size.
+    pub step: StepChoice,
 }
 
 impl KernelOptions {
     /// What suits `gpu`: subgroups where it has them, unless `GRUWAVE_SUBGROUPS=0`; GEMM
-    /// tiles as `GemmChoice::for_gpu`.
+    /// tiles and step kernels timed on a GPU, unless `GRUWAVE_GEMM_TILE=64|128` or
+    /// `GRUWAVE_STEP=tiled|sliced` fixes them (a software adapter takes 64 and tiled).
     pub fn for_gpu(gpu: &Gpu) -> KernelOptions {
         let off = std::env::var("GRUWAVE_SUBGROUPS").is_ok_and(|v| v == "0");
+        let tile = |v: &str| match v {
+            "64" => Some(GemmTile::T64),
+            "128" => Some(GemmTile::T128),
+            _ => None,
+        };
+        let step = |v: &str| match v {
+            "tiled" => Some(StepKernel::Tiled),
+            "sliced" => Some(StepKernel::Sliced),
+            _ => None,
+        };
         KernelOptions {
             subgroups: gpu.has_subgroups() && !off,
-            gemm: GemmChoice::for_gpu(gpu),
+            gemm: Choice::for_gpu(gpu, "GRUWAVE_GEMM_TILE", tile, GemmTile::T64),
+            step: Choice::for_gpu(gpu, "GRUWAVE_STEP", step, StepKernel::Tiled),
+        }
+    }
+
+    /// Everything fixed: tiled steps, 64x64 GEMM tiles, reductions as `subgroups` says.
+    pub fn fixed(subgroups: bool) -> KernelOptions {
+        KernelOptions {
+            subgroups,
+            gemm: Choice::Fixed(GemmTile::T64),
+            step: Choice::Fixed(StepKernel::Tiled),
         }
     }
 }
@@ -116,16 +139,20 @@ const SAMPLE_CELL: [Access; 4] = [R, R, R, W];
 const SAMPLE_CELL_DRAW: [Access; 6] = [R, W, R, W, R, R];
 const SAMPLE_LOGITS: [Access; 6] = [R, R, R, R, R, W];
 const SAMPLE_DRAW: [Access; 6] = [R, W, R, R, R, R];
+/// W_hh, gates, hseq, dh_out; dgi, dgh, dhs.
+const STEP_BACKWARD: [Access; 7] = [R, R, R, R, W, W, W];
 
 pub struct Kernels {
     pub options: KernelOptions,
     pub gemm: Arc<Kernel>,
     pub gemm_128: Arc<Kernel>,
-    /// With `GemmChoice::Timed`: the tile chosen for each GEMM shape so far.
-    gemm_tuner: Option<GemmTuner>,
+    /// For the choices made by timing: what was chosen for each shape so far.
+    chooser: Chooser,
     pub gru_step: Arc<Kernel>,
+    pub gru_step_sliced: Arc<Kernel>,
     pub gru_cell: Arc<Kernel>,
     pub gru_step_backward: Arc<Kernel>,
+    pub gru_step_backward_sliced: Arc<Kernel>,
     pub softmax_xent: Arc<Kernel>,
     pub sum_scaled: Arc<Kernel>,
     pub sumsq_partial: Arc<Kernel>,
@@ -179,14 +206,16 @@ impl Kernels {
             options: opts,
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
             gemm_128: Kernel::new(gpu, &gemm, "gemm_128", &[R, R, R, W]),
-            gemm_tuner: (opts.gemm == GemmChoice::Timed).then(|| GemmTuner::new(gpu)),
+            chooser: Chooser::new(gpu),
             gru_step: Kernel::new(gpu, &step, "gru_step", &[R, R, W, W]),
+            gru_step_sliced: Kernel::new(gpu, &step, "gru_step_sliced", &[R, R, W, W]),
             gru_cell: Kernel::new(gpu, &step, "gru_cell", &[R, R, R, W, R]),
-            gru_step_backward: Kernel::new(
+            gru_step_backward: Kernel::new(gpu, &step_bwd, "gru_step_backward", &STEP_BACKWARD),
+            gru_step_backward_sliced: Kernel::new(
                 gpu,
                 &step_bwd,
-                "gru_step_backward",
-                &[R, R, R, R, W, W, W],
+                "gru_step_backward_sliced",
+                &STEP_BACKWARD,
             ),
             softmax_xent: Kernel::new(gpu, &xent, "softmax_xent", &[R, R, W, W]),
             sum_scaled: Kernel::new(gpu, &reduce, "sum_scaled", &[R, W]),
@@ -205,10 +234,132 @@ impl Kernels {
     }
 }
 
+/// Operands of timing runs are capped at this many rows or columns per dimension: the
+/// choice at that size stands for larger ones, and the scratch buffers stay small.
+const TIMING_CAP: usize = 4096;
+
 impl Kernels {
-    /// The GEMM tile timed for each shape so far (empty unless tiles are timed).
-    pub fn gemm_choices(&self) -> Vec<(GemmKey, GemmTile)> {
-        self.gemm_tuner.as_ref().map_or(Vec::new(), |t| t.choices())
+    /// Every choice made by timing so far: (shape, chosen variant).
+    pub fn timed_choices(&self) -> Vec<(String, &'static str)> {
+        self.chooser.choices()
+    }
+
+    /// One GEMM of each tile on scratch operands with the given contiguous dimensions.
+    fn gemm_timing_programs(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a_k_fast: bool,
+        b_j_fast: bool,
+    ) -> Vec<Program> {
+        let gpu = self.chooser.gpu();
+        let [m, n, k] = [m, n, k].map(|x| x.clamp(1, TIMING_CAP));
+        let (a_rs, a_cs) = if a_k_fast { (k, 1) } else { (1, m) };
+        let (b_rs, b_cs) = if b_j_fast { (n, 1) } else { (1, k) };
+        let a = gpu.storage("timing A", (m * k * 4) as u64);
+        let b = gpu.storage("timing B", (k * n * 4) as u64);
+        let c = gpu.storage("timing C", (m * n * 4) as u64);
+        let params = words(&[m, n, k, 0, a_rs, a_cs, 0, b_rs, b_cs, 0, n, 0, 0]);
+        [(&self.gemm, 64), (&self.gemm_128, 128)]
+            .into_iter()
+            .map(|(kernel, size)| {
+                let mut pb = ProgramBuilder::new();
+                let ids = [&a, &b, &b, &c].map(|x| pb.buffer(x));
+                pb.dispatch(kernel, &ids, &params, [groups(n, size), groups(m, size), 1]);
+                pb.build(gpu)
+            })
+            .collect()
+    }
+
+    /// The forward step kernel for `batch` rows of `hidden` units, and its grid. Its
+    /// parameters are the same either way.
+    pub fn step_forward(&self, batch: usize, hidden: usize) -> (&Arc<Kernel>, [u32; 3]) {
+        let variant = self.step_variant("gru_step", batch, hidden, || {
+            let gpu = self.chooser.gpu();
+            let (b, h) = (batch, hidden);
+            let gi = gpu.storage("timing gi", (b * 3 * h * 4) as u64);
+            let w = gpu.storage("timing W_hh", ((3 * h * h + 3 * h) * 4) as u64);
+            let hseq = gpu.storage("timing h", (2 * b * h * 4) as u64);
+            let gates = gpu.storage("timing gates", (b * 4 * h * 4) as u64);
+            let params = words(&[b, h, 0, 0, b * h, 0, 0, 3 * h * h, 1]);
+            [StepKernel::Tiled, StepKernel::Sliced]
+                .map(|v| {
+                    let (kernel, grid) = self.step_forward_of(v, b, h);
+                    let mut pb = ProgramBuilder::new();
+                    let ids = [&gi, &w, &hseq, &gates].map(|x| pb.buffer(x));
+                    pb.dispatch(kernel, &ids, &params, grid);
+                    pb.build(gpu)
+                })
+                .into()
+        });
+        self.step_forward_of(variant, batch, hidden)
+    }
+
+    fn step_forward_of(&self, v: StepKernel, batch: usize, h: usize) -> (&Arc<Kernel>, [u32; 3]) {
+        match v {
+            StepKernel::Tiled => (&self.gru_step, [groups(h, 32), groups(batch, 8), 1]),
+            StepKernel::Sliced => (&self.gru_step_sliced, [groups(h, 4), groups(batch, 1), 1]),
+        }
+    }
+
+    /// The backward step kernel for `batch` rows of `hidden` units, and its grid.
+    pub fn step_backward(&self, batch: usize, hidden: usize) -> (&Arc<Kernel>, [u32; 3]) {
+        let variant = self.step_variant("gru_step_backward", batch, hidden, || {
+            let gpu = self.chooser.gpu();
+            let (b, h) = (batch, hidden);
+            let f = |n: usize| (n * 4) as u64;
+            let bufs = [
+                gpu.storage("timing W_hh", f(3 * h * h)),
+                gpu.storage("timing gates", f(2 * b * 4 * h)),
+                gpu.storage("timing h", f(b * h)),
+                gpu.storage("timing dh_out", f(b * h)),
+                gpu.storage("timing dgi", f(b * 3 * h)),
+                gpu.storage("timing dgh", f(2 * b * 3 * h)),
+                gpu.storage("timing dhs", f(2 * b * h)),
+            ];
+            let params = words(&[b, h, 0, 1, 0, b * 3 * h, b * 4 * h, b * h, 0, 0, 0, 0, 0]);
+            [StepKernel::Tiled, StepKernel::Sliced]
+                .map(|v| {
+                    let (kernel, grid) = self.step_backward_of(v, b, h);
+                    let mut pb = ProgramBuilder::new();
+                    let ids: Vec<BufId> = bufs.iter().map(|x| pb.buffer(x)).collect();
+                    pb.dispatch(kernel, &ids, &params, grid);
+                    pb.build(gpu)
+                })
+                .into()
+        });
+        self.step_backward_of(variant, batch, hidden)
+    }
+
+    fn step_backward_of(&self, v: StepKernel, batch: usize, h: usize) -> (&Arc<Kernel>, [u32; 3]) {
+        match v {
+            StepKernel::Tiled => (
+                &self.gru_step_backward,
+                [groups(h, 32), groups(batch, 4), 1],
+            ),
+            StepKernel::Sliced => (
+                &self.gru_step_backward_sliced,
+                [groups(h, 8), groups(batch, 1), 1],
+            ),
+        }
+    }
+
+    fn step_variant(
+        &self,
+        what: &str,
+        batch: usize,
+        hidden: usize,
+        programs: impl FnOnce() -> Vec<Program>,
+    ) -> StepKernel {
+        match self.options.step {
+            Choice::Fixed(v) => v,
+            Choice::Timed => {
+                let key = format!("{what} B={batch} H={hidden}");
+                [StepKernel::Tiled, StepKernel::Sliced]
+                    [self.chooser.fastest(&key, &["tiled", "sliced"], programs)]
+            }
+        }
     }
 }
 
@@ -319,23 +470,17 @@ impl Kernels {
         let params = words(&[
             m, n, k, a.off, a.rs, a.cs, b.off, b.rs, b.cs, c_off, c_rs, bias_off, flags,
         ]);
-        let key = GemmKey {
-            m,
-            n,
-            k,
-            a_k_fast: a.cs == 1,
-            b_j_fast: b.cs == 1,
-        };
-        let tile = match (self.options.gemm, &self.gemm_tuner) {
-            (GemmChoice::Fixed(t), _) => t,
-            (GemmChoice::Timed, Some(tuner)) => tuner.pick(
-                key,
-                [&self.gemm, &self.gemm_128],
-                &|s, [a_rs, a_cs, b_rs, b_cs]| {
-                    words(&[s.m, s.n, s.k, 0, a_rs, a_cs, 0, b_rs, b_cs, 0, s.n, 0, 0])
-                },
-            ),
-            (GemmChoice::Timed, None) => unreachable!("a timed choice has a tuner"),
+        let tile = match self.options.gemm {
+            Choice::Fixed(t) => t,
+            Choice::Timed => [GemmTile::T64, GemmTile::T128][self.chooser.fastest(
+                &format!(
+                    "gemm {m} x {n} x {k} (A {}, B {})",
+                    if a.cs == 1 { "rows" } else { "columns" },
+                    if b.cs == 1 { "rows" } else { "columns" }
+                ),
+                &["64x64", "128x128"],
+                || self.gemm_timing_programs(m, n, k, a.cs == 1, b.cs == 1),
+            )],
         };
         let kernel = match tile {
             GemmTile::T64 => &self.gemm,

@@ -117,6 +117,8 @@ impl Workspace {
         let off = |kind| layout.get(kind).offset;
         let bh = batch * h;
 
+        // The step kernels that suit this batch (timed on a GPU: kernels::StepKernel).
+        let (step_fwd, fwd_grid) = k.step_forward(batch, h);
         // ---- forward ----
         for (l, bufs) in lb.iter().enumerate() {
             pb.copy(st.id, f(l * bh), bufs[hseq_].id, 0, f(bh));
@@ -161,10 +163,10 @@ impl Workspace {
                     1,
                 ];
                 pb.dispatch(
-                    &k.gru_step,
+                    step_fwd,
                     &[lb[l][gi_].id, pr.id, lb[l][hseq_].id, lb[l][gates_].id],
                     &p.map(|x| x as u32),
-                    [h.div_ceil(32) as u32, batch.div_ceil(8) as u32, 1],
+                    fwd_grid,
                 );
                 pb.flops((2 * batch * 3 * h * h) as f64);
             }
@@ -208,6 +210,7 @@ impl Workspace {
 
         // ---- backward ----
         let backward = grads.map(|grads| {
+            let (step_bwd, bwd_grid) = k.step_backward(batch, h);
             let gr = reg(&mut pb, grads);
             let tok = reg(&mut pb, &tokens);
             let x0b = reg(&mut pb, &x0);
@@ -279,12 +282,7 @@ impl Workspace {
                         cur * bh,
                         cur * bh,
                     ];
-                    pb.dispatch(
-                        &k.gru_step_backward,
-                        &bufs,
-                        &p.map(|x| x as u32),
-                        [h.div_ceil(32) as u32, batch.div_ceil(4) as u32, 1],
-                    );
+                    pb.dispatch(step_bwd, &bufs, &p.map(|x| x as u32), bwd_grid);
                     // The recurrent carry dgh_{t+1}·W_hh, when there is a next step.
                     pb.flops((has_next * 2 * batch * 3 * h * h) as f64);
                 }

@@ -101,14 +101,14 @@ pub fn to_f64(a: &[f32]) -> Vec<f64> {
     a.iter().map(|&x| x as f64).collect()
 }
 
-use gruwave::kernels::{GemmChoice, GemmTile, KernelOptions};
+use gruwave::kernels::{Choice, GemmTile, KernelOptions, StepKernel};
 use gruwave::model::{ModelConfig, ParamLayout};
 use gruwave::{Gpu, Kernels};
 use std::sync::{Arc, OnceLock};
 
 /// The kernels built every way the adapter allows: its default first, then the other
-/// reduction variant (plain when the default uses subgroups), then the other GEMM tile, so
-/// software-Vulkan runs test the subgroup path and the fallback, and both tiles, alike.
+/// reduction variant (plain when the default uses subgroups), then the other GEMM tile and
+/// step kernels, so software-Vulkan runs test every variant a GPU may choose.
 pub fn kernel_variants() -> Vec<(String, Arc<Kernels>)> {
     static CELL: OnceLock<Vec<(String, Arc<Kernels>)>> = OnceLock::new();
     CELL.get_or_init(|| {
@@ -123,11 +123,16 @@ pub fn kernel_variants() -> Vec<(String, Arc<Kernels>)> {
             });
         }
         let other_tile = match d.gemm {
-            GemmChoice::Fixed(GemmTile::T128) => GemmTile::T64,
+            Choice::Fixed(GemmTile::T128) => GemmTile::T64,
             _ => GemmTile::T128,
         };
+        let other_step = match d.step {
+            Choice::Fixed(StepKernel::Sliced) => StepKernel::Tiled,
+            _ => StepKernel::Sliced,
+        };
         others.push(KernelOptions {
-            gemm: GemmChoice::Fixed(other_tile),
+            gemm: Choice::Fixed(other_tile),
+            step: Choice::Fixed(other_step),
             ..d
         });
         for o in others {
