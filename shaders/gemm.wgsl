@@ -40,6 +40,23 @@ fn load_b(kk: u32, j: u32) -> f32 {
     return 0.0;
 }
 
+// Fills one vec4 of each tile for the chunk at k0 (quads x bk = 256 vec4s per tile):
+// As[kk][q] = rows 4q..4q+3 of column kk of A's tile, Bs[kk][q] = columns 4q..4q+3 of B's.
+// Which element a thread takes follows the operand's contiguous dimension, so neighbouring
+// threads read neighbouring addresses.
+fn stage_tiles(tid: u32, k0: u32, row0: u32, col0: u32, quads: u32, bk: u32) {
+    var q: u32; var kk: u32;
+    if (p.a_cs == 1u) { kk = tid % bk; q = tid / bk; } else { q = tid % quads; kk = tid / quads; }
+    let i = row0 + 4u * q;
+    As[kk * quads + q] = vec4<f32>(load_a(i, k0 + kk), load_a(i + 1u, k0 + kk),
+                                   load_a(i + 2u, k0 + kk), load_a(i + 3u, k0 + kk));
+    var qb: u32; var kb: u32;
+    if (p.b_cs == 1u) { qb = tid % quads; kb = tid / quads; } else { kb = tid % bk; qb = tid / bk; }
+    let j = col0 + 4u * qb;
+    Bs[kb * quads + qb] = vec4<f32>(load_b(k0 + kb, j), load_b(k0 + kb, j + 1u),
+                                    load_b(k0 + kb, j + 2u), load_b(k0 + kb, j + 3u));
+}
+
 @compute @workgroup_size(16, 16)
 fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tx = lid.x;
@@ -52,22 +69,8 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var r = 0u; r < 4u; r++) {
         acc[r] = vec4<f32>(0.0);
     }
-    let a_k_fast = p.a_cs == 1u;
-    let b_j_fast = p.b_cs == 1u;
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // Each thread fills one vec4 of each tile (256 vec4 = 16 x 64 floats). Which
-        // element it takes first follows the operand's contiguous dimension, so neighbouring
-        // threads read neighbouring addresses.
-        var q: u32; var kk: u32;
-        if (a_k_fast) { kk = tid % BK; q = tid / BK; } else { q = tid % 16u; kk = tid / 16u; }
-        let i = row0 + 4u * q;
-        As[kk * 16u + q] = vec4<f32>(load_a(i, k0 + kk), load_a(i + 1u, k0 + kk),
-                                     load_a(i + 2u, k0 + kk), load_a(i + 3u, k0 + kk));
-        var qb: u32; var kb: u32;
-        if (b_j_fast) { qb = tid % 16u; kb = tid / 16u; } else { kb = tid % BK; qb = tid / BK; }
-        let j = col0 + 4u * qb;
-        Bs[kb * 16u + qb] = vec4<f32>(load_b(k0 + kb, j), load_b(k0 + kb, j + 1u),
-                                      load_b(k0 + kb, j + 2u), load_b(k0 + kb, j + 3u));
+        stage_tiles(tid, k0, row0, col0, TILE / 4u, BK);
         workgroupBarrier();
         for (var kk2 = 0u; kk2 < BK; kk2++) {
             let av = As[kk2 * 16u + ty];
@@ -118,21 +121,8 @@ fn gemm_128(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     for (var r = 0u; r < 16u; r++) {
         acc[r] = vec4<f32>(0.0);
     }
-    let a_k_fast = p.a_cs == 1u;
-    let b_j_fast = p.b_cs == 1u;
     for (var k0 = 0u; k0 < p.k; k0 += BK8) {
-        // One vec4 of each tile per thread (256 vec4 = 8 x 128 floats), neighbouring
-        // threads along the operand's contiguous dimension. As[kk][q]: rows 4q..4q+3.
-        var q: u32; var kk: u32;
-        if (a_k_fast) { kk = tid % BK8; q = tid / BK8; } else { q = tid % 32u; kk = tid / 32u; }
-        let i = row0 + 4u * q;
-        As[kk * 32u + q] = vec4<f32>(load_a(i, k0 + kk), load_a(i + 1u, k0 + kk),
-                                     load_a(i + 2u, k0 + kk), load_a(i + 3u, k0 + kk));
-        var qb: u32; var kb: u32;
-        if (b_j_fast) { qb = tid % 32u; kb = tid / 32u; } else { kb = tid % BK8; qb = tid / BK8; }
-        let j = col0 + 4u * qb;
-        Bs[kb * 32u + qb] = vec4<f32>(load_b(k0 + kb, j), load_b(k0 + kb, j + 1u),
-                                      load_b(k0 + kb, j + 2u), load_b(k0 + kb, j + 3u));
+        stage_tiles(tid, k0, row0, col0, BIG / 4u, BK8);
         workgroupBarrier();
         for (var kk2 = 0u; kk2 < BK8; kk2++) {
             let a0 = As[kk2 * 32u + ty];

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use gruwave::kernels::{Choice, KernelOptions};
 use gruwave::model::{ModelConfig, ParamLayout};
 use gruwave::reference;
 use gruwave::train::Optimizer;
@@ -239,4 +240,28 @@ fn clipped_adam_steps_match_pytorch() {
             assert_eq!(got[0], p0[0], "{s}: a[0,0] has zero gradient");
         }
     }
+}
+
+/// With every variant timed (as on a GPU), building a trainer times the step kernels and
+/// GEMM tiles of its shapes once, and whatever wins matches the reference.
+#[test]
+fn timed_variant_choices_match_the_reference() {
+    let (gpu, default) = gpu();
+    let k = Arc::new(Kernels::with_options(
+        &gpu,
+        KernelOptions {
+            gemm: Choice::Timed,
+            step: Choice::Timed,
+            ..default.options
+        },
+    ));
+    let mut rng = TestRng(17);
+    let c = random_case(&mut rng, 7, 5, 12, 2, 3, 4);
+    let bad = compare_with(&c, &k);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let keys: Vec<String> = k.timed_choices().into_iter().map(|(key, _)| key).collect();
+    for want in ["gru_step B=3 H=12", "gru_step_backward B=3 H=12"] {
+        assert!(keys.iter().any(|k| k == want), "{want} not timed: {keys:?}");
+    }
+    assert!(keys.iter().any(|k| k.starts_with("gemm ")), "{keys:?}");
 }
