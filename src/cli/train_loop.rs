@@ -275,7 +275,8 @@ pub(crate) fn run_loop(
     let mut batch_started = Instant::now();
     loop {
         let step = session.step_count();
-        let stop = interrupted.load(Ordering::SeqCst)
+        let ctrl_c = interrupted.load(Ordering::SeqCst);
+        let stop = ctrl_c
             || target.is_some_and(|t| step >= t)
             || deadline.is_some_and(|d| Instant::now() >= d);
         let due = |n: u64| every(n, step) && step > first_step;
@@ -333,7 +334,7 @@ pub(crate) fn run_loop(
             ));
         }
         if stop {
-            stopped_by_ctrl_c = interrupted.load(Ordering::SeqCst);
+            stopped_by_ctrl_c = ctrl_c;
             break;
         }
         session.submit()?;

@@ -395,13 +395,14 @@ impl Workspace {
         if let Some(bad) = tokens.iter().find(|&&t| t >= v) {
             anyhow::bail!("token {bad} is outside the vocabulary of {v}");
         }
-        let mut data = tokens.to_vec();
+        let queue = &self.gpu.queue;
+        queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));
         if self.backward.is_some() {
-            data.extend(rows_by_token(tokens, self.batch, self.tbptt, v as usize));
+            // The row index follows the window (the embed_backward dispatch's index_off).
+            let index = rows_by_token(tokens, self.batch, self.tbptt, v as usize);
+            let at = std::mem::size_of_val(tokens) as u64;
+            queue.write_buffer(&self.tokens, at, bytemuck::cast_slice(&index));
         }
-        self.gpu
-            .queue
-            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(&data));
         Ok(())
     }
 
