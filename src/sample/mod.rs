@@ -20,6 +20,10 @@ use std::sync::Arc;
 pub const MAX_STREAMS: usize = 1024;
 /// The input of the first step when nothing primes the model: V/2, which for 256 mu-law
 /// codes is 128, silence.
+/// The largest vocabulary the sampler draws from (token ids are u32 throughout; the
+/// bound keeps the logits scratch and the draw's scan small).
+pub const MAX_VOCAB: usize = 65_536;
+
 pub fn start_token(vocab: usize) -> u32 {
     (vocab / 2) as u32
 }
@@ -240,8 +244,8 @@ impl Sampler {
         );
         let c = layout.config;
         ensure!(
-            c.vocab <= 256,
-            "the sampler makes 8-bit mu-law tokens, but this model has a vocabulary of {}",
+            c.vocab <= MAX_VOCAB,
+            "the sampler draws from vocabularies of up to {MAX_VOCAB} tokens, but this model has {}",
             c.vocab
         );
         let (v, h, nl) = (c.vocab, c.hidden, c.layers);
@@ -544,12 +548,12 @@ impl Sampler {
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
     /// if empty), and restart the random-number step counter.
-    pub fn reset(&mut self, tokens: &[u8]) -> Result<()> {
+    pub fn reset(&mut self, tokens: &[u32]) -> Result<()> {
         let zeros = vec![0u8; self.h[0].size() as usize];
         self.gpu.queue.write_buffer(&self.h[0], 0, &zeros);
         let last = tokens
             .last()
-            .map_or(start_token(self.layout.config.vocab), |&t| t as u32);
+            .map_or(start_token(self.layout.config.vocab), |&t| t);
         self.write_row0(&vec![last; self.streams])?;
         self.drawn = 0;
         Ok(())
@@ -569,7 +573,7 @@ impl Sampler {
     /// Run a token prefix through the network from a zero state, as a recording to be
     /// continued: afterwards every stream's state has consumed all but the last prefix
     /// token, which is the input of the first generated step.
-    pub fn prime(&mut self, tokens: &[u8]) -> Result<()> {
+    pub fn prime(&mut self, tokens: &[u32]) -> Result<()> {
         self.prime_with_progress(tokens, &mut |_| {})
     }
 
@@ -577,7 +581,7 @@ impl Sampler {
     /// queued ahead while the host waits for the one before).
     pub fn prime_with_progress(
         &mut self,
-        tokens: &[u8],
+        tokens: &[u32],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
         self.reset(&[])?;
@@ -596,7 +600,7 @@ impl Sampler {
             }
             let rows: Vec<u32> = chunk
                 .iter()
-                .flat_map(|&t| std::iter::repeat_n(t as u32, self.streams))
+                .flat_map(|&t| std::iter::repeat_n(t, self.streams))
                 .collect();
             self.write_row0(&rows)?;
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
@@ -667,19 +671,19 @@ impl Sampler {
         n: usize,
         opts: &SampleOptions,
         progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Vec<Vec<u32>>> {
         ensure!(
             opts.temperature >= 0.0 && opts.temperature.is_finite(),
             "temperature must be 0 or more"
         );
         let s = self.streams;
-        let mut out: Vec<Vec<u8>> = vec![Vec::with_capacity(n); s];
+        let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(n); s];
         let blocks = n.div_ceil(self.block);
         let bytes = (self.block * s * 4) as u64;
         let mut pending: Option<(usize, wgpu::SubmissionIndex)> = None;
         let mut collect = |sampler: &Self,
                            (slot, idx): (usize, wgpu::SubmissionIndex),
-                           out: &mut Vec<Vec<u8>>|
+                           out: &mut Vec<Vec<u32>>|
          -> Result<()> {
             let toks: Vec<u32> =
                 sampler
@@ -688,7 +692,7 @@ impl Sampler {
             for row in toks.chunks(s) {
                 for (stream, &t) in out.iter_mut().zip(row) {
                     if stream.len() < n {
-                        stream.push(t as u8);
+                        stream.push(t);
                     }
                 }
             }

@@ -35,6 +35,8 @@ pub struct Workspace {
     pub logits: wgpu::Buffer,
     /// The mean loss of the last forward (one float).
     pub stats: wgpu::Buffer,
+    /// The loss of every position of the last forward, time-major `[T, B]`.
+    pub losses: wgpu::Buffer,
     layers: Vec<LayerBufs>,
     pub forward: Program,
     pub backward: Option<Program>,
@@ -376,6 +378,7 @@ impl Workspace {
             state,
             logits,
             stats,
+            losses,
             layers,
             forward,
             backward,
