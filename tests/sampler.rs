@@ -462,3 +462,16 @@ fn autotune_keeps_the_fastest_and_leaves_the_state_as_new() {
     tuned.prime(&[1, 2, 3]).unwrap();
     assert_eq!(tuned.generate(64, &opts, &mut |_| {}).unwrap(), want);
 }
+
+/// Vocabularies beyond 256 (u32 tokens): a V = 1000 model samples the reference's tokens.
+#[test]
+fn a_vocabulary_of_1000_samples_the_reference_tokens() {
+    let (_, k) = gpu();
+    let opts = SampleOptions {
+        temperature: 1.0,
+        top_k: 0,
+        seed: 17,
+    };
+    let n = compare_with_reference_tuned(opts, &[7, 999, 512], 3, 64, None, &k, (1000, 9));
+    assert!(n >= 150, "only {n} of 192 tokens compared");
+}
