@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod devices;
 mod eval;
+mod preview;
 mod sample;
 mod sample_midi;
 mod train;

@@ -1,13 +1,13 @@
 //! `gruwave train`: the run's settings from the command line (or from the run being
 //! resumed), checked and loaded before the GPU is opened; the loop is in `train_loop`.
 
+use super::preview::is_preview_name;
 use super::train_loop::{print_outcome, run_loop, Outcome};
 use super::{Dataset, EXIT_INTERRUPTED};
 use crate::codec::Codec;
 use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE, PRESETS};
 use crate::plot::PLOT_FILE;
 use crate::train::metrics::{read_metrics, METRICS_FILE};
-use crate::train::preview::is_preview_name;
 use crate::train::session::{RunConfig, Session, MODEL_FILE, STATE_FILE};
 use crate::train::state::TrainerState;
 use crate::{Gpu, Kernels, TrainOptions};
@@ -361,9 +361,12 @@ fn fresh_run(
         }),
         valid_every: args.valid_every.unwrap_or(DEFAULT_VALID_EVERY),
         checkpoint_every: args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY),
-        sample_seconds: args
-            .sample_seconds
-            .unwrap_or(if gpu.is_software() { 1.0 } else { 4.0 }),
+        sample_seconds: args.sample_seconds.unwrap_or(match codec {
+            // Music is cheap to sample: a phrase even on a software adapter.
+            Codec::Perf388 => 20.0,
+            Codec::MuLaw256 if gpu.is_software() => 1.0,
+            Codec::MuLaw256 => 4.0,
+        }),
     })
 }
 

@@ -648,7 +648,7 @@ impl Sampler {
                 progress(i * self.block);
             }
         }
-        self.write_row0(&vec![*tokens.last().unwrap() as u32; self.streams])?;
+        self.write_row0(&vec![*tokens.last().unwrap(); self.streams])?;
         if self.streams > 1 {
             let h = self.layout.config.hidden;
             let state = self.read_state()?;
