@@ -1,4 +1,4 @@
-//! The command line: `gruwave train | eval | sample | render | demo | bench | devices`,
+//! The command line: `gruwave train | eval | sample | render | stats | demo | bench | devices`,
 //! and what they share (loading music with a report of skipped files, opening the GPU, the
 //! bundled corpus, reading MIDI files, checking output paths).
 
@@ -8,6 +8,7 @@ mod devices;
 mod eval;
 mod render;
 mod sample;
+mod stats;
 mod train;
 mod train_loop;
 
@@ -49,6 +50,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Render MIDI files to WAV with a General MIDI SoundFont
     Render(render::RenderArgs),
+    /// Compare the statistics of generated MIDI with reference MIDI (pitch classes, rhythm, ...)
+    Stats(stats::StatsArgs),
     /// Train on the bundled clips for about two minutes and show the results
     Demo(demo::DemoArgs),
     /// Measure training and sampling throughput (and GPU time per kernel with --profile)
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Render(args) => render::run(args),
+        Command::Stats(args) => stats::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Devices => devices::run(),
