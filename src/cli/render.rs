@@ -119,7 +119,7 @@ fn soundfont(a: &RenderArgs) -> Result<Vec<u8>> {
         Some(p) => (
             std::fs::read(p)
                 .map_err(|e| anyhow!("--soundfont {}: cannot read: {e}", p.display()))?,
-            p.display().to_string(),
+            format!("--soundfont {}", p.display()),
         ),
         None => (
             bundled_soundfont()
@@ -193,12 +193,14 @@ fn render_many(a: &RenderArgs, out_dir: &Path) -> Result<ExitCode> {
         let _ = std::fs::remove_dir(out_dir); // leave nothing behind; fails unless empty
     }
     let r = result?;
-    if rendered == 0 {
-        bail!(
+    match (rendered, r.reasons.as_slice()) {
+        (0, [reason]) => bail!("{reason}"),
+        (0, reasons) => bail!(
             "none of the {} MIDI files could be rendered:\n  {}",
-            jobs.len(),
-            r.reasons.join("\n  ")
-        );
+            reasons.len(),
+            reasons.join("\n  ")
+        ),
+        _ => {}
     }
     let secs = t0.elapsed().as_secs_f64();
     println!(
