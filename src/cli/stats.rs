@@ -113,12 +113,14 @@ impl Pieces {
                 }
             }
         }
-        if notes.is_empty() {
-            bail!(
+        match (notes.is_empty(), reasons.as_slice()) {
+            (true, [reason]) => bail!("{reason}"),
+            (true, _) => bail!(
                 "none of the {} {what} MIDI files could be read:\n  {}",
                 files.len(),
                 reasons.join("\n  ")
-            );
+            ),
+            _ => {}
         }
         Ok(Pieces {
             what,
@@ -131,7 +133,12 @@ impl Pieces {
     /// "reference: 6 files from assets/midi/valid (1 skipped: see the warnings above)".
     fn describe(&self) -> String {
         let n = self.notes.len();
-        let names: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        let mut names: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        if names.len() > 3 {
+            let more = names.len() - 2;
+            names.truncate(2);
+            names.push(format!("{more} more"));
+        }
         let skipped = match self.skipped {
             0 => String::new(),
             k => format!(" (skipped {k} that could not be read: see the warnings above)"),
