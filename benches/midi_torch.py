@@ -45,9 +45,12 @@ Installation notes (Linux, CPU only):
   but `import torch` then fails (libcudart.so / libcublasLt not found) unless the multi-GB
   nvidia-* wheels are installed as well. So we do not use them.
 - What works: Debian's CPU build, for the system Python (/usr/bin/python3, 3.11 on bookworm):
-      apt-get install -y --no-install-recommends python3-torch python3-mido python3-numpy
+      apt-get install -y --no-install-recommends python3-torch python3-mido python3-numpy \
+          libopenblas0-openmp
   (torch 1.13.1 on bookworm; everything used here behaves the same in torch 2.x) and run the
   script with /usr/bin/python3. A pyenv or venv `python3` earlier in PATH will not see it.
+  libopenblas0-openmp matters: without it libblas.so.3 is the reference BLAS and a step is
+  several times slower (`update-alternatives --display libblas.so.3-x86_64-linux-gnu`).
 - Needs only torch, numpy and mido (midi_tokens.py). Threads are set to 2 (--threads).
 """
 import argparse

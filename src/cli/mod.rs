@@ -8,6 +8,7 @@ mod devices;
 mod eval;
 mod render;
 mod sample;
+mod sample_midi;
 mod stats;
 mod train;
 mod train_loop;

@@ -121,11 +121,7 @@ fn soundfont(a: &RenderArgs) -> Result<Vec<u8>> {
                 .map_err(|e| anyhow!("--soundfont {}: cannot read: {e}", p.display()))?,
             format!("--soundfont {}", p.display()),
         ),
-        None => (
-            bundled_soundfont()
-                .map_err(|e| anyhow!("{e:#}; give a SoundFont with --soundfont FILE"))?,
-            "the bundled SoundFont".to_string(),
-        ),
+        None => (bundled_soundfont()?, "the bundled SoundFont".to_string()),
     };
     load_soundfont(&bytes).map_err(|e| anyhow!("{name}: {e:#}"))?;
     Ok(bytes)

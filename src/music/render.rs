@@ -106,7 +106,8 @@ pub fn bundled_soundfont() -> Result<Vec<u8>> {
     let path = bundled_soundfont_path();
     std::fs::read(&path).with_context(|| {
         format!(
-            "cannot read the bundled SoundFont {} (it ships with the source tree)",
+            "cannot read the bundled SoundFont {} (it ships with the source tree); give \
+             another with --soundfont FILE",
             path.display()
         )
     })

@@ -7,8 +7,11 @@
 //! host reads back once per block, while the next block already runs.
 
 mod draw;
+pub mod events;
 
-pub use draw::{draw, edge_distance, uniform, weights};
+pub use draw::{
+    draw, draw_with_rules, edge_distance, edge_distance_with_rules, uniform, weights, NoteState,
+};
 
 use crate::gpu::{Gpu, KernelTime, Profiler, Program, ProgramBuilder};
 use crate::kernels::{Buf, Epilogue, Kernels, Mat};
@@ -26,6 +29,26 @@ pub const MAX_VOCAB: usize = 65_536;
 
 pub fn start_token(vocab: usize) -> u32 {
     (vocab / 2) as u32
+}
+
+/// The draw's controls, as `Controls` in sample.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Controls {
+    seed_lo: u32,
+    seed_hi: u32,
+    base_step: u32,
+    top_k: u32,
+    temperature: f32,
+    note_rules: u32,
+    max_hold: u32,
+}
+
+/// Well-formed note sampling for perf388 models (see [`Sampler::set_note_rules`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoteRules {
+    /// Steps of 10 ms a note may sound before its NOTE_OFF is forced.
+    pub max_hold: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -207,6 +230,10 @@ pub struct Sampler {
     hist: wgpu::Buffer,
     carry: wgpu::Buffer,
     ctl: wgpu::Buffer,
+    /// perf388 note state per stream ([S, NOTE_WORDS]), read and updated by the draw.
+    notes: wgpu::Buffer,
+    /// The note rules in force, if any.
+    rules: Option<NoteRules>,
     gen: Program,
     staging: [wgpu::Buffer; 2],
     /// Tokens drawn so far per stream: the step counter of the random numbers.
@@ -321,7 +348,8 @@ impl Sampler {
         ];
         let hist = gpu.storage("token history", ((block + 1) * streams * 4) as u64);
         let carry = gpu.storage("token carry", (streams * 4) as u64);
-        let ctl = gpu.storage("sampler controls", 32);
+        let ctl = gpu.storage("sampler controls", std::mem::size_of::<Controls>() as u64);
+        let notes = gpu.storage("note state", (streams * draw::NOTE_WORDS * 4) as u64);
         let scratch = gpu.storage("sampler logits", (streams * v * 4) as u64);
         let staging = [0, 1].map(|_| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -343,6 +371,8 @@ impl Sampler {
             hist,
             carry,
             ctl,
+            notes,
+            rules: None,
             gen: ProgramBuilder::new().build(gpu),
             staging,
             drawn: 0,
@@ -374,6 +404,7 @@ impl Sampler {
         let hb = [pb.buffer(&self.h[0]), pb.buffer(&self.h[1])];
         let ctl = pb.buffer(&self.ctl);
         let scratch = pb.buffer(&self.scratch);
+        let notes = pb.buffer(&self.notes);
         let (layers, wo, bo, table) = &self.offsets;
         let Tuning {
             cell_units: units,
@@ -421,7 +452,8 @@ impl Sampler {
                 // The layer's products for every stream (layer 0 reads its input part).
                 let flops = (2 * s * 3 * h * (inp + h)) as f64;
                 if fused_draw {
-                    pb.dispatch(&k.sample_cell_draw, &bufs, &p, grid);
+                    let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
+                    pb.dispatch(&k.sample_cell_draw, &with_notes, &p, grid);
                     pb.flops(flops);
                 } else if tiled_cell {
                     let p = [
@@ -464,9 +496,10 @@ impl Sampler {
                 pb.flops((2 * s * v * h) as f64);
                 if !fuse {
                     let p = [v, (step + 1) * s, step];
+                    let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
                     pb.dispatch(
                         &k.sample_draw,
-                        &bufs,
+                        &with_notes,
                         &p.map(|x| x as u32),
                         [s as u32, 1, 1],
                     );
@@ -480,9 +513,10 @@ impl Sampler {
                 bufs.swap(2, 3);
             }
             let p = [v, steps * s, steps - 1];
+            let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
             pb.dispatch(
                 &k.sample_draw,
-                &bufs,
+                &with_notes,
                 &p.map(|x| x as u32),
                 [s as u32, 1, 1],
             );
@@ -501,8 +535,10 @@ impl Sampler {
     }
 
     /// Change how the work is split over workgroups (all tunings give the same tokens).
-    pub fn set_tuning(&mut self, t: Tuning) -> Result<()> {
+    pub fn set_tuning(&mut self, mut t: Tuning) -> Result<()> {
         t.validate()?;
+        // The note state has one owner per stream only in the separate draw.
+        t.fused_draw &= self.rules.is_none();
         self.tuning = t;
         self.gen = self.record(self.block, true, self.streams, t);
         Ok(())
@@ -551,6 +587,7 @@ impl Sampler {
     pub fn reset(&mut self, tokens: &[u32]) -> Result<()> {
         let zeros = vec![0u8; self.h[0].size() as usize];
         self.gpu.queue.write_buffer(&self.h[0], 0, &zeros);
+        self.set_note_state(&NoteState::default());
         let last = tokens
             .last()
             .map_or(start_token(self.layout.config.vocab), |&t| t);
@@ -653,16 +690,51 @@ impl Sampler {
     }
 
     fn write_controls(&self, opts: &SampleOptions) {
-        let ctl = [
-            opts.seed as u32,
-            (opts.seed >> 32) as u32,
-            self.drawn as u32,
-            opts.top_k as u32,
-            opts.temperature.to_bits(),
-        ];
+        let ctl = Controls {
+            seed_lo: opts.seed as u32,
+            seed_hi: (opts.seed >> 32) as u32,
+            base_step: self.drawn as u32,
+            top_k: opts.top_k as u32,
+            temperature: opts.temperature,
+            note_rules: u32::from(self.rules.is_some()),
+            max_hold: self.rules.map_or(0, |r| r.max_hold),
+        };
         self.gpu
             .queue
-            .write_buffer(&self.ctl, 0, bytemuck::cast_slice(&ctl));
+            .write_buffer(&self.ctl, 0, bytemuck::bytes_of(&ctl));
+    }
+
+    /// Turns the perf388 note rules on (or off with `None`): a NOTE_ON of a sounding pitch
+    /// and a NOTE_OFF of a silent one are never drawn, and a note held `max_hold` steps
+    /// gets its NOTE_OFF forced. The draw then runs in its own dispatch, where one
+    /// workgroup per stream owns the note state (the fused draw repeats it in many).
+    pub fn set_note_rules(&mut self, rules: Option<NoteRules>) -> Result<()> {
+        if let Some(r) = rules {
+            ensure!(
+                self.layout.config.vocab == crate::midi::VOCAB,
+                "note rules need a perf388 model (V = {}), but this one has V = {}",
+                crate::midi::VOCAB,
+                self.layout.config.vocab
+            );
+            ensure!(r.max_hold > 0, "the longest note must be at least one step");
+        }
+        self.rules = rules;
+        if rules.is_some() && self.tuning.fused_draw {
+            let t = Tuning {
+                fused_draw: false,
+                ..self.tuning
+            };
+            self.set_tuning(t)?;
+        }
+        Ok(())
+    }
+
+    /// Sets every stream's note state (after priming with a MIDI prefix).
+    pub fn set_note_state(&self, state: &NoteState) {
+        let words: Vec<u32> = (0..self.streams).flat_map(|_| state.words()).collect();
+        self.gpu
+            .queue
+            .write_buffer(&self.notes, 0, bytemuck::cast_slice(&words));
     }
 
     /// Generate `n` tokens per stream. `progress` gets the tokens done per stream so far.
