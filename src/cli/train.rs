@@ -20,7 +20,7 @@ const DEFAULT_STEPS: u64 = 2000;
 const DEFAULT_VALID_EVERY: u64 = 200;
 const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 const DEFAULT_VALID_FRACTION: f64 = 0.1;
-/// Transposition of MIDI training pieces, in semitones (MIDI_TOKENS.md: 5 for the chorales).
+/// Transposition of MIDI training pieces, in semitones (docs/MIDI_TOKENS.md: 5 for the chorales).
 const DEFAULT_TRANSPOSE: u32 = 5;
 
 #[derive(clap::Args, Debug, Default, Clone)]
@@ -41,7 +41,7 @@ pub struct TrainArgs {
     /// Validation WAV files or folders (repeat the flag for several) [default: hold out --valid-fraction of DATA, by file]
     #[arg(long, value_name = "PATH")]
     pub valid: Vec<PathBuf>,
-    /// Model and batch preset: tiny, small, base or large for audio (MODEL_SPEC.md); midi-small or midi-base for MIDI [default: base, or midi-small for MIDI; tiny on a software adapter]
+    /// Model and batch preset: tiny, small, base or large for audio (docs/MODEL_SPEC.md); midi-small or midi-base for MIDI [default: base, or midi-small for MIDI; tiny on a software adapter]
     #[arg(long, value_parser = ["tiny", "small", "base", "large", "midi-small", "midi-base"])]
     pub config: Option<String>,
     /// Hidden units per GRU layer (overrides the preset)
