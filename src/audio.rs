@@ -11,6 +11,23 @@ use std::fs;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+/// The sample rates gruwave reads and writes: below 1 kHz no music survives, and above
+/// 768 kHz no recorder goes; outside them a header is corrupt, and trusting it would make
+/// a resampler allocate or loop without bound.
+pub const MIN_SAMPLE_RATE: u32 = 1_000;
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+
+/// Fails with a clear sentence when `rate` is outside [`MIN_SAMPLE_RATE`, `MAX_SAMPLE_RATE`].
+pub fn check_sample_rate(rate: u32) -> Result<()> {
+    if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+        bail!(
+            "the sample rate {rate} Hz is outside what gruwave supports \
+             ({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)"
+        );
+    }
+    Ok(())
+}
+
 /// Mono audio, samples in [-1, 1].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Audio {
@@ -57,6 +74,8 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
                 if sample_rate == 0 {
                     bail!("{p}: invalid WAV: the header says the sample rate is 0 Hz");
                 }
+                check_sample_rate(sample_rate)
+                    .with_context(|| format!("{p}: invalid WAV header"))?;
                 have_fmt = true;
             }
             b"data" => {
@@ -196,6 +215,8 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     if from == 0 || to == 0 {
         bail!("sample rate must be positive (from {from} Hz to {to} Hz)");
     }
+    check_sample_rate(from)?;
+    check_sample_rate(to)?;
     if from == to || samples.is_empty() {
         return Ok(samples.to_vec());
     }

@@ -180,6 +180,9 @@ fn run_audio(
     let out_file = a.out.clone().unwrap_or_else(|| PathBuf::from("sample.wav"));
     let rate = ck.sample_rate;
     let n = (seconds * rate as f64).round() as u64;
+    if n == 0 {
+        bail!("--seconds {seconds} is shorter than one sample at {rate} Hz");
+    }
     // Tokens (1 byte) plus one stream's decoded f32 samples at a time.
     let need = n * a.streams as u64 + n * 4;
     if n > u32::MAX as u64 / 2 || available_memory().is_some_and(|m| need > m / 2) {

@@ -1,10 +1,12 @@
 //! Model checkpoints as safetensors whose tensor names are the PyTorch `state_dict` names,
 //! so a model moves between gruwave and PyTorch in both directions.
 
+use super::config::MAX_LAYERS;
 use super::{ModelConfig, ParamLayout};
+use crate::audio::check_sample_rate;
 use crate::codec::Codec;
 use crate::fsutil::write_bytes_atomic;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::Path;
@@ -137,20 +139,49 @@ pub fn tensor_f32(st: &SafeTensors, name: &str, file: &Path) -> Result<(Vec<usiz
     Ok((t.shape().to_vec(), v))
 }
 
-fn dim(st: &SafeTensors, name: &str, axis: usize, file: &Path) -> Result<usize> {
+/// The shape of tensor `name`, which must have `rank` dimensions.
+fn shape(st: &SafeTensors, name: &str, rank: usize, file: &Path) -> Result<Vec<usize>> {
     let t = st.tensor(name).with_context(|| {
         format!(
             "{}: not a GRU-LM checkpoint: no tensor '{name}'",
             file.display()
         )
     })?;
-    t.shape().get(axis).copied().with_context(|| {
-        format!(
-            "{}: tensor '{name}' has shape {:?}",
-            file.display(),
-            t.shape()
-        )
-    })
+    ensure!(
+        t.shape().len() == rank,
+        "{}: tensor '{name}' has shape {:?}; it must have {rank} dimensions",
+        file.display(),
+        t.shape()
+    );
+    Ok(t.shape().to_vec())
+}
+
+/// V, E, H and L from the tensor shapes, each width read from two places and cross-checked
+/// before any of them sizes an allocation (a tensor with 0 rows holds no data, so its
+/// other dimension could otherwise claim any width). Errors blame the tensor at fault.
+fn model_shape(st: &SafeTensors, path: &Path) -> Result<ModelConfig> {
+    let p = path.display();
+    let emb = shape(st, "embedding.weight", 2, path)?;
+    let hh = shape(st, "gru.weight_hh_l0", 2, path)?;
+    let hidden = hh[1];
+    ensure!(
+        hidden > 0 && hidden.checked_mul(3) == Some(hh[0]),
+        "{p}: tensor 'gru.weight_hh_l0' has shape {hh:?}, but a GRU's is [3H, H]"
+    );
+    let ih = shape(st, "gru.weight_ih_l0", 2, path)?;
+    ensure!(
+        ih[0] == hh[0] && ih[1] == emb[1],
+        "{p}: tensor 'gru.weight_ih_l0' has shape {ih:?}, expected [{}, {}] (3H with H = \
+         {hidden} from gru.weight_hh_l0, and E = {} from embedding.weight)",
+        hh[0],
+        emb[1],
+        emb[1]
+    );
+    let layers = (0..=MAX_LAYERS)
+        .take_while(|l| st.tensor(&format!("gru.weight_hh_l{l}")).is_ok())
+        .count();
+    ModelConfig::new(emb[0], emb[1], hidden, layers)
+        .with_context(|| format!("{p}: bad model shape"))
 }
 
 /// Load a checkpoint; V, E, H and L come from the tensor shapes. A missing, extra or
@@ -165,14 +196,8 @@ pub fn parse_model(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let p = path.display();
     let st =
         SafeTensors::deserialize(bytes).with_context(|| format!("{p}: not a safetensors file"))?;
-    let vocab = dim(&st, "embedding.weight", 0, path)?;
-    let embed = dim(&st, "embedding.weight", 1, path)?;
-    let hidden = dim(&st, "gru.weight_hh_l0", 1, path)?;
-    let layers = (0..)
-        .take_while(|l| st.tensor(&format!("gru.weight_hh_l{l}")).is_ok())
-        .count();
-    let config = ModelConfig::new(vocab, embed, hidden, layers)
-        .with_context(|| format!("{p}: bad model shape"))?;
+    let config = model_shape(&st, path)?;
+    let vocab = config.vocab;
     let layout = ParamLayout::new(&config);
     let mut params = vec![0.0f32; layout.total];
     for e in &layout.entries {
@@ -201,11 +226,15 @@ pub fn parse_model(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let (_, meta) = SafeTensors::read_metadata(bytes)?;
     let meta = meta.metadata().clone().unwrap_or_default();
     let sample_rate = match meta.get("sample_rate") {
-        Some(s) => s
-            .parse()
-            .ok()
-            .filter(|&r| r > 0)
-            .with_context(|| format!("{p}: bad sample_rate metadata {s:?}"))?,
+        Some(s) => {
+            let rate = s
+                .parse()
+                .ok()
+                .filter(|&r| r > 0)
+                .with_context(|| format!("{p}: bad sample_rate metadata {s:?}"))?;
+            check_sample_rate(rate).with_context(|| format!("{p}: bad sample_rate metadata"))?;
+            rate
+        }
         None => DEFAULT_SAMPLE_RATE,
     };
     let codec = Codec::by_name(meta.get("codec").map_or(CODEC, |s| s.as_str()))

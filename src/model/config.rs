@@ -2,6 +2,15 @@
 
 use anyhow::{bail, Result};
 
+/// Largest vocabulary (the codecs use 256 and 388).
+pub const MAX_VOCAB: usize = 1 << 16;
+/// Largest E or H: 16384 already makes one weight_hh of 3 GiB.
+pub const MAX_WIDTH: usize = 1 << 14;
+pub const MAX_LAYERS: usize = 64;
+/// Largest padded parameter count: offsets stay far below u32::MAX in the shaders, and a
+/// model plus its gradient and Adam moments stays under 16 GiB.
+pub const MAX_PARAMS: usize = 1 << 30;
+
 /// Shape of a GRU-LM: vocabulary V, embedding E, hidden H, layers L.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelConfig {
@@ -77,9 +86,29 @@ impl ModelConfig {
         Ok(c)
     }
 
+    /// Every dimension at least 1 and at most its bound, and the parameters few enough to
+    /// be indexed by the shaders' u32 offsets: a size from a file or a flag is checked here,
+    /// before anything is allocated from it.
     pub fn validate(&self) -> Result<()> {
         if self.vocab == 0 || self.embed == 0 || self.hidden == 0 || self.layers == 0 {
             bail!("model dimensions must all be at least 1, got {self:?}");
+        }
+        for (what, n, max) in [
+            ("vocabulary V", self.vocab, MAX_VOCAB),
+            ("embedding width E (--embed)", self.embed, MAX_WIDTH),
+            ("hidden size H (--hidden)", self.hidden, MAX_WIDTH),
+            ("layer count L (--layers)", self.layers, MAX_LAYERS),
+        ] {
+            if n > max {
+                bail!("the {what} is {n}, more than gruwave supports ({max})");
+            }
+        }
+        let total = crate::model::ParamLayout::try_new(self)?.total;
+        if total > MAX_PARAMS {
+            bail!(
+                "a model with {self} has {total} parameters (padded), more than gruwave supports \
+                 ({MAX_PARAMS}): use a smaller --hidden, --embed or --layers"
+            );
         }
         Ok(())
     }

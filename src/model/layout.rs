@@ -2,6 +2,7 @@
 //! packed into one f32 buffer. Gradients and Adam moments share the layout.
 
 use super::ModelConfig;
+use anyhow::{anyhow, Result};
 
 /// Tensors start at multiples of this many floats (256 bytes), so each can be bound as a
 /// storage-buffer sub-range on any adapter (`min_storage_buffer_offset_alignment` <= 256).
@@ -38,8 +39,18 @@ pub struct ParamLayout {
 }
 
 impl ParamLayout {
+    /// The layout of a validated config ([`ModelConfig::validate`] bounds every size, so
+    /// this cannot overflow); use [`ParamLayout::try_new`] for unchecked dimensions.
     pub fn new(c: &ModelConfig) -> Self {
+        Self::try_new(c).expect("a validated ModelConfig has a layout that fits in usize")
+    }
+
+    /// The layout, or an error when a shape, length or offset overflows `usize`: the
+    /// dimensions may come from a file or a flag, so no product is trusted to fit.
+    pub fn try_new(c: &ModelConfig) -> Result<Self> {
         let (v, e, h) = (c.vocab, c.embed, c.hidden);
+        let too_big = || anyhow!("a model with {c} is too large: its sizes overflow");
+        let h3 = h.checked_mul(3).ok_or_else(too_big)?;
         let mut specs = vec![(
             "embedding.weight".to_string(),
             ParamKind::Embedding,
@@ -50,48 +61,43 @@ impl ParamLayout {
             specs.push((
                 format!("gru.weight_ih_l{l}"),
                 ParamKind::WeightIh(l),
-                vec![3 * h, inp],
+                vec![h3, inp],
             ));
             specs.push((
                 format!("gru.weight_hh_l{l}"),
                 ParamKind::WeightHh(l),
-                vec![3 * h, h],
+                vec![h3, h],
             ));
-            specs.push((
-                format!("gru.bias_ih_l{l}"),
-                ParamKind::BiasIh(l),
-                vec![3 * h],
-            ));
-            specs.push((
-                format!("gru.bias_hh_l{l}"),
-                ParamKind::BiasHh(l),
-                vec![3 * h],
-            ));
+            specs.push((format!("gru.bias_ih_l{l}"), ParamKind::BiasIh(l), vec![h3]));
+            specs.push((format!("gru.bias_hh_l{l}"), ParamKind::BiasHh(l), vec![h3]));
         }
         specs.push(("head.weight".to_string(), ParamKind::HeadWeight, vec![v, h]));
         specs.push(("head.bias".to_string(), ParamKind::HeadBias, vec![v]));
 
-        let mut offset = 0;
-        let entries = specs
-            .into_iter()
-            .map(|(name, kind, shape)| {
-                let len = shape.iter().product();
-                let entry = ParamEntry {
-                    name,
-                    kind,
-                    shape,
-                    offset,
-                    len,
-                };
-                offset += len.div_ceil(ALIGN_FLOATS) * ALIGN_FLOATS;
-                entry
-            })
-            .collect();
-        ParamLayout {
+        let mut offset: usize = 0;
+        let mut entries = Vec::with_capacity(specs.len());
+        for (name, kind, shape) in specs {
+            let len = shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .ok_or_else(too_big)?;
+            let padded = len
+                .checked_next_multiple_of(ALIGN_FLOATS)
+                .ok_or_else(too_big)?;
+            entries.push(ParamEntry {
+                name,
+                kind,
+                shape,
+                offset,
+                len,
+            });
+            offset = offset.checked_add(padded).ok_or_else(too_big)?;
+        }
+        Ok(ParamLayout {
             config: *c,
             entries,
             total: offset,
-        }
+        })
     }
 
     pub fn get(&self, kind: ParamKind) -> &ParamEntry {
@@ -143,5 +149,21 @@ mod tests {
             lay.param_count(),
             16 * 8 + 36 * 8 + 36 * 12 * 3 + 36 * 4 + 16 * 12 + 16
         );
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_errors_not_wraps() {
+        let big = |v, e, h, l| ModelConfig {
+            vocab: v,
+            embed: e,
+            hidden: h,
+            layers: l,
+        };
+        assert!(ParamLayout::try_new(&big(256, 32, usize::MAX, 1)).is_err());
+        assert!(ParamLayout::try_new(&big(256, 1 << 62, 64, 1)).is_err());
+        assert!(ParamLayout::try_new(&big(usize::MAX, 1, 1, 1)).is_err());
+        assert!(ModelConfig::new(256, 32, 100_000, 1).is_err());
+        assert!(ModelConfig::new(256, 1 << 62, 64, 1).is_err());
+        assert!(ModelConfig::new(256, 32, 64, usize::MAX).is_err());
     }
 }

@@ -20,7 +20,7 @@ pub const STATE_FILE: &str = "trainer_state.safetensors";
 
 /// Validation runs at least this many streams: a forward-only pass is cheap in memory,
 /// and wide batches amortise the per-dispatch cost of the recurrent steps.
-const MIN_VALID_BATCH: usize = 128;
+pub(crate) const MIN_VALID_BATCH: usize = 128;
 
 /// 64-bit FNV-1a over every track's length and tokens: the identity of the training data.
 /// Tokens under 256 count as one byte, so mu-law runs keep the fingerprint they had when

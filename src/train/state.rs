@@ -123,6 +123,9 @@ impl TrainerState {
         let run_json: Value = serde_json::from_str(get("run")?)
             .with_context(|| format!("{p}: bad 'run' metadata"))?;
         let run = run_from_json(&run_json).with_context(|| format!("{p}: bad 'run' metadata"))?;
+        // Sizes from the file bound every product below and every buffer of the resumed run.
+        run.check_sizes()
+            .with_context(|| format!("{p}: bad 'run' metadata"))?;
         let step = get("step")?
             .parse()
             .with_context(|| format!("{p}: bad 'step' metadata"))?;
@@ -168,8 +171,12 @@ impl TrainerState {
         ensure!(self.params.len() == total, "params has the wrong length");
         ensure!(self.adam_m.len() == total, "adam.m has the wrong length");
         ensure!(self.adam_v.len() == total, "adam.v has the wrong length");
+        let hidden = c
+            .layers
+            .checked_mul(self.run.batch)
+            .and_then(|x| x.checked_mul(c.hidden));
         ensure!(
-            self.hidden.len() == c.layers * self.run.batch * c.hidden,
+            Some(self.hidden.len()) == hidden,
             "hidden has the wrong size"
         );
         ensure!(
