@@ -4,10 +4,12 @@
 use super::preview::is_preview_name;
 use super::train_loop::{print_outcome, run_loop, Outcome};
 use super::{Dataset, EXIT_INTERRUPTED};
+use crate::audio::check_sample_rate;
 use crate::codec::Codec;
 use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE, PRESETS};
 use crate::plot::PLOT_FILE;
-use crate::train::metrics::{read_metrics, METRICS_FILE};
+use crate::train::metrics::{read_metrics, MetricsRow, METRICS_FILE};
+use crate::train::run_config::MAX_SAMPLE_SECONDS;
 use crate::train::session::{RunConfig, Session, MODEL_FILE, STATE_FILE};
 use crate::train::state::TrainerState;
 use crate::{Gpu, Kernels, TrainOptions};
@@ -132,25 +134,43 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     })
 }
 
-/// Flags that fix the run's shape or optimisation; a resumed run keeps its own.
-fn fixed_on_resume(a: &TrainArgs) -> Vec<&'static str> {
+/// Flags that fix the run's shape or optimisation and ask for another value than the one
+/// saved: a resumed run keeps its own, but repeating a saved value is no change.
+fn changed_on_resume(a: &TrainArgs, run: &RunConfig) -> Vec<&'static str> {
+    let m = run.model;
+    let preset_same = a.config.as_deref().map(|name| {
+        Preset::by_name(name).is_ok_and(|p| {
+            let model = ModelConfig {
+                hidden: a.hidden.unwrap_or(p.model.hidden),
+                layers: a.layers.unwrap_or(p.model.layers),
+                embed: a.embed.unwrap_or(p.model.embed),
+                ..p.model
+            };
+            model == m
+                && a.batch.unwrap_or(p.batch) == run.batch
+                && a.tbptt.unwrap_or(p.tbptt) == run.tbptt
+        })
+    });
     [
-        ("--config", a.config.is_some()),
-        ("--hidden", a.hidden.is_some()),
-        ("--layers", a.layers.is_some()),
-        ("--embed", a.embed.is_some()),
-        ("--batch", a.batch.is_some()),
-        ("--tbptt", a.tbptt.is_some()),
-        ("--lr", a.lr.is_some()),
-        ("--clip", a.clip.is_some()),
-        ("--seed", a.seed.is_some()),
-        ("--transpose", a.transpose.is_some()),
-        ("--valid-fraction", a.valid_fraction.is_some()),
-        ("--sample-rate", a.sample_rate.is_some()),
-        ("--init", a.init.is_some()),
+        ("--config", preset_same),
+        ("--hidden", a.hidden.map(|x| x == m.hidden)),
+        ("--layers", a.layers.map(|x| x == m.layers)),
+        ("--embed", a.embed.map(|x| x == m.embed)),
+        ("--batch", a.batch.map(|x| x == run.batch)),
+        ("--tbptt", a.tbptt.map(|x| x == run.tbptt)),
+        ("--lr", a.lr.map(|x| x == run.opts.lr)),
+        ("--clip", a.clip.map(|x| x == run.opts.clip)),
+        ("--seed", a.seed.map(|x| x == run.seed)),
+        ("--transpose", a.transpose.map(|x| x == run.transpose)),
+        (
+            "--valid-fraction",
+            a.valid_fraction.map(|x| x == run.valid_fraction),
+        ),
+        ("--sample-rate", a.sample_rate.map(|x| x == run.sample_rate)),
+        ("--init", a.init.as_ref().map(|_| false)),
     ]
     .into_iter()
-    .filter_map(|(flag, given)| given.then_some(flag))
+    .filter_map(|(flag, same)| (same == Some(false)).then_some(flag))
     .collect()
 }
 
@@ -172,49 +192,22 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
     }
     if let Some(s) = args.sample_seconds {
         ensure!(
-            s >= 0.0 && s.is_finite(),
-            "--sample-seconds must be 0 or more, got {s}"
+            (0.0..=MAX_SAMPLE_SECONDS).contains(&s),
+            "--sample-seconds must be between 0 and {MAX_SAMPLE_SECONDS}, got {s}"
         );
     }
+    ensure!(
+        args.steps != Some(0),
+        "--steps must be at least 1 (it counts the run's steps in all, those before a --resume included)"
+    );
+    if let Some(r) = args.sample_rate {
+        check_sample_rate(r).context("--sample-rate")?;
+    }
+    if let Some(out) = &args.out {
+        check_out_dir(out)?;
+    }
     if let Some(dir) = &args.resume {
-        let fixed = fixed_on_resume(args);
-        if !fixed.is_empty() {
-            bail!(
-                "{} cannot be changed when resuming: the run continues exactly with the settings \
-                 saved in {} (to start a new run from its weights, use --init {})",
-                fixed.join(", "),
-                dir.display(),
-                dir.join(MODEL_FILE).display()
-            );
-        }
-        let state = TrainerState::load(&dir.join(STATE_FILE)).with_context(|| {
-            format!(
-                "{}: cannot resume (is it a gruwave training folder?)",
-                dir.display()
-            )
-        })?;
-        let run = &state.run;
-        let data = if args.data.is_empty() {
-            run.data.clone()
-        } else {
-            absolute(&args.data)
-        };
-        let valid = if args.valid.is_empty() {
-            run.valid_data.clone()
-        } else {
-            absolute(&args.valid)
-        };
-        let audio = Dataset::load(&data, &valid, run.sample_rate, run.valid_fraction)?;
-        audio.check_codec(run.codec, dir)?;
-        let mut state = Box::new(state);
-        state.run.data = data;
-        state.run.valid_data = valid;
-        let out = args.out.clone().unwrap_or_else(|| dir.clone());
-        return Ok(Prepared {
-            out,
-            audio,
-            start: Start::Resume(state),
-        });
+        return prepare_resume(args, dir);
     }
     let Some(out) = args.out.clone() else {
         bail!("--out DIR is required: the folder for the model, metrics and plot");
@@ -272,6 +265,48 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
             data,
             valid,
         },
+    })
+}
+
+/// Reads the state of the run in `dir`, refuses changed settings, and loads its data.
+fn prepare_resume(args: &TrainArgs, dir: &Path) -> Result<Prepared> {
+    let state = TrainerState::load(&dir.join(STATE_FILE)).with_context(|| {
+        format!(
+            "{}: cannot resume (is it a gruwave training folder?)",
+            dir.display()
+        )
+    })?;
+    let changed = changed_on_resume(args, &state.run);
+    if !changed.is_empty() {
+        bail!(
+            "{} cannot be changed when resuming: the run continues exactly with the settings \
+             saved in {} (to start a new run from its weights, use --init {})",
+            changed.join(", "),
+            dir.display(),
+            dir.join(MODEL_FILE).display()
+        );
+    }
+    let run = &state.run;
+    let data = if args.data.is_empty() {
+        run.data.clone()
+    } else {
+        absolute(&args.data)
+    };
+    let valid = if args.valid.is_empty() {
+        run.valid_data.clone()
+    } else {
+        absolute(&args.valid)
+    };
+    let audio = Dataset::load(&data, &valid, run.sample_rate, run.valid_fraction)?;
+    audio.check_codec(run.codec, dir)?;
+    let mut state = Box::new(state);
+    state.run.data = data;
+    state.run.valid_data = valid;
+    let out = args.out.clone().unwrap_or_else(|| dir.to_path_buf());
+    Ok(Prepared {
+        out,
+        audio,
+        start: Start::Resume(state),
     })
 }
 
@@ -370,19 +405,107 @@ fn fresh_run(
     })
 }
 
-/// Removes what an earlier run wrote to `out` (for --force), so no stale file remains.
-fn clear_run(out: &Path) -> Result<()> {
+/// Fails before any work when `out` cannot become the run's folder: it is a file, or
+/// the folder (or the nearest one above it that exists) refuses new files.
+fn check_out_dir(out: &Path) -> Result<()> {
+    let o = out.display();
+    let mut dir = out;
+    while !dir.exists() {
+        dir = match dir.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+    }
+    ensure!(
+        dir.is_dir(),
+        "--out {o}: {} is not a folder; give a folder for the run",
+        dir.display()
+    );
+    let probe = dir.join(format!(".gruwave-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out {o}: cannot write to folder {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Whether `name` is a file that a run writes to its folder.
+fn is_run_file(name: &str) -> bool {
+    [MODEL_FILE, STATE_FILE, METRICS_FILE, PLOT_FILE].contains(&name) || is_preview_name(name)
+}
+
+/// A `.NAME.PID.tmp` that an atomic write of one of the run's files left when its process
+/// was killed (fsutil::write_atomic), and whose process is gone.
+fn is_stale_temp(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let Some((file, pid)) = inner.rsplit_once('.') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+    is_run_file(file) && !alive
+}
+
+/// Removes the stale temporary files of killed runs from `out`.
+fn remove_stale_temps(out: &Path) -> Result<()> {
     for entry in std::fs::read_dir(out)? {
         let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let ours = [MODEL_FILE, STATE_FILE, METRICS_FILE, PLOT_FILE].contains(&name.as_ref())
-            || is_preview_name(&name);
-        if ours {
+        if is_stale_temp(&path.file_name().unwrap_or_default().to_string_lossy()) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("{}: cannot remove", path.display()))?;
+            log::info!("removed {}, left by a killed run", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Removes what an earlier run wrote to `out` (for --force), so no stale file remains.
+fn clear_run(out: &Path) -> Result<()> {
+    remove_stale_temps(out)?;
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        if is_run_file(&path.file_name().unwrap_or_default().to_string_lossy()) {
             std::fs::remove_file(&path)
                 .with_context(|| format!("{}: cannot remove", path.display()))?;
         }
     }
     Ok(())
+}
+
+/// The metrics of the steps up to the checkpoint at `step`: rows after it were lost with
+/// the interrupted run and are trained again; rows missing before it are noted. A corrupt
+/// file does not block the resume (the trainer state is what must be right).
+fn resume_metrics(from: &Path, step: u64) -> Vec<MetricsRow> {
+    let mut rows = if from.exists() {
+        match read_metrics(from) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("warning: {e:#}; starting a fresh {METRICS_FILE}");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let before = rows.len();
+    rows.retain(|r| r.step <= step);
+    if rows.len() < before {
+        log::info!(
+            "{METRICS_FILE}: dropped {} rows after step {step}, the checkpoint's",
+            before - rows.len()
+        );
+    }
+    let have = rows.iter().filter(|r| r.step >= 1).count() as u64;
+    if have < step {
+        eprintln!(
+            "note: {METRICS_FILE} holds {have} of the {step} rows before the checkpoint; the \
+             curve has a gap where rows are missing"
+        );
+    }
+    rows
 }
 
 /// "tiny (V=256 E=32 H=64 L=1)", or "custom (...)".
@@ -402,8 +525,12 @@ pub(crate) fn train(
     kernels: &Arc<Kernels>,
 ) -> Result<Outcome> {
     let Prepared { out, audio, start } = prepared;
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("{}: cannot create the output folder", out.display()))?;
+    // The folder is made only once the session stands, so data too short for one batch
+    // (or a model too large) leaves nothing behind.
+    let create_out = || {
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("{}: cannot create the output folder", out.display()))
+    };
     let (session, rows) = match start {
         Start::Fresh {
             init,
@@ -411,9 +538,6 @@ pub(crate) fn train(
             data,
             valid,
         } => {
-            if args.force {
-                clear_run(&out)?;
-            }
             let run = fresh_run(
                 args,
                 gpu,
@@ -423,8 +547,13 @@ pub(crate) fn train(
                 data,
                 valid,
             )?;
+            run.check_fits(gpu)?;
             let params = init.map(|c| c.params);
             let s = Session::start(gpu, kernels, run, &audio.train, &audio.valid, params)?;
+            create_out()?;
+            if args.force {
+                clear_run(&out)?;
+            }
             (s, Vec::new())
         }
         Start::Resume(mut state) => {
@@ -441,16 +570,13 @@ pub(crate) fn train(
             run.valid_every = args.valid_every.unwrap_or(run.valid_every);
             run.checkpoint_every = args.checkpoint_every.unwrap_or(run.checkpoint_every);
             run.sample_seconds = args.sample_seconds.unwrap_or(run.sample_seconds);
+            run.check_fits(gpu)?;
             let step = state.step;
             let from = args.resume.as_deref().unwrap_or(&out).join(METRICS_FILE);
-            let mut rows = if from.exists() {
-                read_metrics(&from)?
-            } else {
-                Vec::new()
-            };
-            // Steps after the checkpoint were lost with the interrupted run; redo them.
-            rows.retain(|r| r.step <= step);
+            let rows = resume_metrics(&from, step);
             let s = Session::resume(gpu, kernels, *state, &audio.train, &audio.valid)?;
+            create_out()?;
+            remove_stale_temps(&out)?;
             eprintln!("resuming at step {step}");
             (s, rows)
         }

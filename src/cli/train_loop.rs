@@ -86,7 +86,8 @@ pub(crate) fn print_outcome(o: &Outcome) {
     }
 }
 
-/// Set on Ctrl-C; a second Ctrl-C exits at once.
+/// Set on Ctrl-C or SIGTERM (ctrlc's `termination` feature), so a `kill` or a shutdown
+/// saves like Ctrl-C; a second signal exits at once.
 fn interrupt_flag() -> &'static AtomicBool {
     static FLAG: AtomicBool = AtomicBool::new(false);
     static INSTALL: Once = Once::new();
