@@ -8,8 +8,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use rubato::{FftFixedIn, Resampler};
 use std::collections::HashSet;
 use std::fs;
-use std::io::Cursor;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use symphonia::core::codecs::audio::AudioDecoder;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatReader, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 
 /// The sample rates gruwave reads and writes: below 1 kHz no music survives, and above
 /// 768 kHz no recorder goes; outside them a header is corrupt, and trusting it would make
@@ -35,18 +40,35 @@ pub struct Audio {
     pub sample_rate: u32,
 }
 
-/// Walks the RIFF chunks of a whole file held in memory before hound sees it, so that
-/// the common problems (empty, not a WAV, truncated, 0 channels, rate 0) get a clear
-/// message instead of hound's generic one (or none: hound accepts a rate of 0).
-fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
+/// The extensions of the audio files that folders are searched for (any case).
+pub const AUDIO_EXTENSIONS: [&str; 9] = [
+    "wav", "wave", "flac", "mp3", "ogg", "oga", "aif", "aiff", "aifc",
+];
+
+/// More channels than any recording has: a header saying so is corrupt.
+const MAX_CHANNELS: u16 = 64;
+
+/// Reads `n` bytes at `pos`, or fewer at the end of the file.
+fn read_at(f: &mut fs::File, pos: u64, n: usize) -> std::io::Result<Vec<u8>> {
+    f.seek(SeekFrom::Start(pos))?;
+    let mut buf = Vec::with_capacity(n);
+    f.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Walks the RIFF chunks of a WAV file (reading only chunk headers, never the audio) so
+/// that the common problems (not a WAV, truncated, 0 channels, a sample rate of 0 or out
+/// of range) get a clear message before the decoder sees the file. A data chunk of size
+/// 0xFFFFFFFF is a streaming recorder's "unknown": the audio runs to the end of the file,
+/// and the returned patches give the RIFF and data sizes the file really has, for the
+/// decoder (which checks a chunk against its parent).
+fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch>> {
     let p = path.display();
-    if bytes.is_empty() {
-        bail!("{p}: file is empty (0 bytes)");
-    }
-    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        let what = if bytes.len() >= 4 && &bytes[0..4] == b"RIFX" {
+    let head = read_at(f, 0, 12).with_context(|| format!("{p}: cannot read file"))?;
+    if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        let what = if head.starts_with(b"RIFX") {
             "a big-endian RIFX file, which is not supported"
-        } else if bytes.len() >= 4 && &bytes[0..4] == b"RF64" {
+        } else if head.starts_with(b"RF64") {
             "an RF64 file, which is not supported"
         } else {
             "it does not start with a RIFF/WAVE header"
@@ -54,22 +76,37 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
         bail!("{p}: not a WAV file ({what})");
     }
     let mut have_fmt = false;
-    let mut pos = 12usize;
-    while bytes.len().saturating_sub(pos) >= 8 {
-        let id = &bytes[pos..pos + 4];
-        let size = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+    let mut pos = 12u64;
+    while len.saturating_sub(pos) >= 8 {
+        let hdr = read_at(f, pos, 8)?;
+        let size = u32::from_le_bytes(hdr[4..8].try_into().unwrap()) as u64;
         let body = pos + 8;
-        let available = bytes.len() - body;
-        match id {
+        let available = len - body;
+        match &hdr[0..4] {
             b"fmt " => {
-                if size < 16 || available < 16 {
+                let fmt = read_at(f, body, 16)?;
+                if size < 16 || fmt.len() < 16 {
                     bail!("{p}: truncated WAV: the fmt chunk is incomplete");
                 }
-                let le16 = |o: usize| u16::from_le_bytes([bytes[body + o], bytes[body + o + 1]]);
-                let channels = le16(2);
-                let sample_rate = u32::from_le_bytes(bytes[body + 4..body + 8].try_into().unwrap());
+                let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+                let sample_rate = u32::from_le_bytes(fmt[4..8].try_into().unwrap());
                 if channels == 0 {
                     bail!("{p}: invalid WAV: the header says 0 channels");
+                }
+                // Bounds the decoder's own arithmetic too (channels x bytes per sample).
+                if channels > MAX_CHANNELS {
+                    bail!(
+                        "{p}: invalid WAV: the header says {channels} channels (gruwave reads \
+                         at most {MAX_CHANNELS})"
+                    );
+                }
+                let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
+                let block_align = u16::from_le_bytes([fmt[12], fmt[13]]);
+                if bits == 0 || bits > 64 || block_align == 0 {
+                    bail!(
+                        "{p}: invalid WAV: the header says {bits} bits per sample and \
+                         {block_align} bytes per frame"
+                    );
                 }
                 if sample_rate == 0 {
                     bail!("{p}: invalid WAV: the header says the sample rate is 0 Hz");
@@ -82,13 +119,18 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
                 if !have_fmt {
                     bail!("{p}: invalid WAV: data chunk before the fmt chunk");
                 }
+                if size == u32::MAX as u64 {
+                    let riff = (len - 8).min(u32::MAX as u64) as u32;
+                    let data = (available & !1).min(u32::MAX as u64 - 1) as u32;
+                    return Ok(vec![(4, riff.to_le_bytes()), (pos + 4, data.to_le_bytes())]);
+                }
                 if size > available {
                     bail!(
                         "{p}: truncated WAV: the header says {size} bytes of audio data \
                          but only {available} are present"
                     );
                 }
-                return Ok(());
+                return Ok(Vec::new());
             }
             _ => {}
         }
@@ -101,72 +143,192 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
     bail!("{p}: invalid WAV: no fmt chunk (truncated or corrupt file)")
 }
 
-/// Turns a hound error met while reading samples into a clear message.
-fn sample_error(path: &Path, e: hound::Error) -> anyhow::Error {
-    match e {
-        hound::Error::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            anyhow!(
-                "{}: truncated WAV: the file ends before the audio data the header announces",
-                path.display()
-            )
+/// Four bytes at an offset that a [`Patched`] file reads differently.
+type Patch = (u64, [u8; 4]);
+
+/// A file read with a few bytes replaced: a streaming WAV's unknown sizes made real.
+struct Patched {
+    file: fs::File,
+    len: u64,
+    pos: u64,
+    patches: Vec<Patch>,
+}
+
+impl Read for Patched {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        for (at, bytes) in &self.patches {
+            for (k, &b) in bytes.iter().enumerate() {
+                let i = at + k as u64;
+                if i >= self.pos && i < self.pos + n as u64 {
+                    buf[(i - self.pos) as usize] = b;
+                }
+            }
         }
-        e => anyhow!("{}: cannot read audio samples: {e}", path.display()),
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
-/// Loads a WAV file as mono f32 at its own sample rate.
-///
-/// Supports 8-, 16-, 24- and 32-bit integer PCM and 32-bit float, with any number of
-/// channels (averaged to mono). Integer samples are scaled by 2^(bits-1) so full scale
-/// is [-1, 1); float samples are clamped to [-1, 1].
-pub fn load_wav(path: &Path) -> Result<Audio> {
-    let p = path.display();
-    // The whole file is read at once: music files are small next to the decoded f32
-    // samples, and having the bytes lets us check the header before decoding.
-    let bytes = fs::read(path).with_context(|| format!("{p}: cannot read file"))?;
-    check_header(path, &bytes)?;
-    let mut reader = hound::WavReader::new(Cursor::new(&bytes[..])).map_err(|e| match e {
-        hound::Error::Unsupported => anyhow!(
-            "{p}: unsupported WAV encoding (only integer PCM and 32-bit float are supported)"
-        ),
-        e => anyhow!("{p}: invalid WAV: {e}"),
-    })?;
-    let spec = reader.spec();
+impl Seek for Patched {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = self.file.seek(to)?;
+        Ok(self.pos)
+    }
+}
 
-    let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, bits @ 8..=32) => {
-            let scale = 1.0 / (1u64 << (bits - 1)) as f64;
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|v| (v as f64 * scale) as f32))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| sample_error(path, e))?
-        }
-        (hound::SampleFormat::Float, 32) => {
-            let v: Vec<f32> = reader
-                .samples::<f32>()
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| sample_error(path, e))?;
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                bail!("{p}: sample {i} is {} (NaN or infinite)", v[i]);
-            }
-            v.into_iter().map(|x| x.clamp(-1.0, 1.0)).collect()
-        }
-        (format, bits) => bail!("{p}: unsupported WAV sample format: {bits}-bit {format:?}"),
-    };
-    if interleaved.is_empty() {
-        bail!("{p}: the WAV file holds no audio samples");
+impl MediaSource for Patched {
+    fn is_seekable(&self) -> bool {
+        true
     }
 
-    let channels = spec.channels as usize;
-    let samples: Vec<f32> = if channels == 1 {
-        interleaved
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
+    }
+}
+
+fn is_wav_named(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav") || e.eq_ignore_ascii_case("wave"))
+}
+
+/// An audio file opened with symphonia: the format reader and the decoder of its first
+/// audio track, with the track's id, sample rate and length in frames (when known).
+struct Opened {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track: u32,
+    rate: u32,
+    frames: Option<u64>,
+}
+
+/// Opens `path` with symphonia (see [`Opened`]); the sample rate must be in range.
+fn open_decoder(path: &Path, file: Box<dyn MediaSource>) -> Result<Opened> {
+    let p = path.display();
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mss = MediaSourceStream::new(file, Default::default());
+    let format = symphonia::default::get_probe()
+        .probe(&hint, mss, Default::default(), Default::default())
+        .map_err(|e| {
+            anyhow!(
+                "{p}: not an audio file gruwave can read ({e}); it reads WAV, FLAC, MP3, Ogg \
+                 Vorbis and AIFF"
+            )
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| anyhow!("{p}: the file holds no audio track"))?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|c| c.audio())
+        .ok_or_else(|| anyhow!("{p}: the file holds no audio track"))?;
+    let rate = params.sample_rate.unwrap_or(0);
+    if rate == 0 {
+        bail!("{p}: invalid audio: the sample rate is 0 Hz or missing");
+    }
+    check_sample_rate(rate).with_context(|| format!("{p}: invalid audio header"))?;
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &Default::default())
+        .map_err(|e| anyhow!("{p}: unsupported audio encoding: {e}"))?;
+    let (track, frames) = (track.id, track.num_frames);
+    Ok(Opened {
+        format,
+        decoder,
+        track,
+        rate,
+        frames,
+    })
+}
+
+/// Loads an audio file (WAV of any sample format, FLAC, MP3, Ogg Vorbis, AIFF) as mono
+/// f32 at its own sample rate.
+///
+/// The file is decoded packet by packet and each packet averaged to mono at once, so
+/// memory stays near the decoded mono samples, never a multiple of the file. Integer
+/// samples are scaled by 2^(bits-1) so full scale is [-1, 1); float samples are clamped
+/// to [-1, 1], and a NaN or infinite one is an error.
+pub fn load_wav(path: &Path) -> Result<Audio> {
+    let p = path.display();
+    let mut file = fs::File::open(path).with_context(|| format!("{p}: cannot read file"))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("{p}: cannot read file"))?
+        .len();
+    if len == 0 {
+        bail!("{p}: file is empty (0 bytes)");
+    }
+    let magic = read_at(&mut file, 0, 4).with_context(|| format!("{p}: cannot read file"))?;
+    let mut patches = Vec::new();
+    if is_wav_named(path) || [b"RIFF", b"RIFX", b"RF64"].iter().any(|m| magic == m[..]) {
+        patches = check_wav_header(path, &mut file, len)?;
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let source: Box<dyn MediaSource> = if patches.is_empty() {
+        Box::new(file)
     } else {
-        interleaved
-            .chunks_exact(channels)
-            .map(|frame| (frame.iter().map(|&x| x as f64).sum::<f64>() / channels as f64) as f32)
-            .collect()
+        Box::new(Patched {
+            file,
+            len,
+            pos: 0,
+            patches,
+        })
     };
+    // The decoders are third-party code fed untrusted bytes: a panic in one of them is
+    // this file's error, not the end of a training run over a folder.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(path, source, len)))
+        .unwrap_or_else(|_| bail!("{p}: the audio decoder failed on malformed data (corrupt file)"))
+}
+
+/// Decodes the whole of an opened audio file to mono (see [`load_wav`]).
+fn decode(path: &Path, source: Box<dyn MediaSource>, len: u64) -> Result<Audio> {
+    let p = path.display();
+    let Opened {
+        mut format,
+        mut decoder,
+        track,
+        rate,
+        frames,
+    } = open_decoder(path, source)?;
+    // The container's length is a hint only: a lying header must not size an allocation.
+    let mut samples: Vec<f32> = Vec::new();
+    if let Some(n) = frames.filter(|&n| n <= len.saturating_mul(8)) {
+        samples.reserve_exact(n as usize);
+    }
+    let mut scratch: Vec<f32> = Vec::new();
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break
+            }
+            Err(e) => bail!("{p}: cannot read audio: {e}"),
+        };
+        if packet.track_id != track {
+            continue;
+        }
+        let buf = match decoder.decode(&packet) {
+            Ok(buf) => buf,
+            // A damaged packet of a compressed stream is skipped, as players do.
+            Err(SymphoniaError::DecodeError(e)) => {
+                log::warn!("{p}: skipped a damaged packet ({e})");
+                continue;
+            }
+            Err(e) => bail!("{p}: cannot decode audio: {e}"),
+        };
+        let channels = buf.spec().channels().count().max(1);
+        buf.copy_to_vec_interleaved::<f32>(&mut scratch);
+        append_mono(path, &scratch, channels, &mut samples)?;
+    }
+    if samples.is_empty() {
+        bail!("{p}: the file holds no audio samples");
+    }
+    samples.shrink_to_fit();
     // A silent file would only teach the model to predict code 128; it is almost
     // certainly a mistake (an export that failed, the wrong track).
     if samples.iter().all(|&x| x == 0.0) {
@@ -177,8 +339,29 @@ pub fn load_wav(path: &Path) -> Result<Audio> {
     }
     Ok(Audio {
         samples,
-        sample_rate: spec.sample_rate,
+        sample_rate: rate,
     })
+}
+
+/// Appends interleaved frames to `out` as their channel mean, clamped to [-1, 1].
+fn append_mono(path: &Path, frames: &[f32], channels: usize, out: &mut Vec<f32>) -> Result<()> {
+    if let Some(i) = frames.iter().position(|x| !x.is_finite()) {
+        bail!(
+            "{}: sample {} is {} (NaN or infinite)",
+            path.display(),
+            out.len() * channels + i,
+            frames[i]
+        );
+    }
+    if channels == 1 {
+        out.extend(frames.iter().map(|x| x.clamp(-1.0, 1.0)));
+    } else {
+        out.extend(frames.chunks_exact(channels).map(|frame| {
+            let mean = frame.iter().map(|&x| x as f64).sum::<f64>() / channels as f64;
+            (mean as f32).clamp(-1.0, 1.0)
+        }));
+    }
+    Ok(())
 }
 
 /// Loads a WAV file as mono f32 resampled to `sample_rate`.
@@ -287,9 +470,12 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     })
 }
 
-fn is_wav(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("wav"))
+/// Whether `path` is named as an audio file gruwave reads ([`AUDIO_EXTENSIONS`]).
+pub fn is_audio(path: &Path) -> bool {
+    path.extension().is_some_and(|e| {
+        let e = e.to_string_lossy();
+        AUDIO_EXTENSIONS.iter().any(|a| e.eq_ignore_ascii_case(a))
+    })
 }
 
 /// Recursively collects the files under `dir` that `keep` accepts.
@@ -336,9 +522,9 @@ pub(crate) fn walk(
 pub fn collect_audio_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     collect_files(
         paths,
-        &is_wav,
+        &is_audio,
         "no audio files or folders given",
-        ".wav files",
+        ".wav files (nor .flac, .mp3, .ogg or .aiff files)",
     )
 }
 

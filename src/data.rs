@@ -22,7 +22,7 @@ const MAX_MIDI_BYTES: u64 = 64 << 20;
 
 /// Expands the command line's paths into sorted music files of one codec: files are
 /// taken as given (the extension names the codec; an unknown one is read as audio, so the
-/// loader says what is wrong), folders are searched for .wav and .mid/.midi files. Audio
+/// loader says what is wrong), folders are searched for audio (.wav, .flac, .mp3, .ogg, .aiff) and .mid/.midi files. Audio
 /// and MIDI together are refused: one model reads one kind of token.
 pub fn collect_music_files(paths: &[PathBuf]) -> Result<(Codec, Vec<PathBuf>)> {
     let known = |p: &Path| Codec::of_file(p).is_some();
@@ -30,7 +30,7 @@ pub fn collect_music_files(paths: &[PathBuf]) -> Result<(Codec, Vec<PathBuf>)> {
         paths,
         &known,
         "no audio or MIDI files or folders given",
-        ".wav files (nor .mid files)",
+        ".wav files (nor .flac, .mp3, .ogg, .aiff or .mid files)",
     )?;
     let codec_of = |p: &PathBuf| Codec::of_file(p).unwrap_or(Codec::MuLaw256);
     let codec = codec_of(&files[0]);

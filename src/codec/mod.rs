@@ -57,8 +57,8 @@ impl Codec {
     pub fn of_file(path: &Path) -> Option<Codec> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
-            "wav" | "wave" => Some(Codec::MuLaw256),
             "mid" | "midi" => Some(Codec::Perf388),
+            e if crate::audio::AUDIO_EXTENSIONS.contains(&e) => Some(Codec::MuLaw256),
             _ => None,
         }
     }
