@@ -8,6 +8,7 @@ use common::*;
 use gruwave::data::Track;
 use gruwave::fsutil::write_atomic;
 use gruwave::model::ModelConfig;
+use gruwave::train::schedule::{LrSchedule, LrShape};
 use gruwave::train::session::{RunConfig, Session, STATE_FILE};
 use gruwave::train::state::TrainerState;
 use gruwave::TrainOptions;
@@ -38,6 +39,12 @@ fn run_config() -> RunConfig {
         opts: TrainOptions {
             lr: 1e-2,
             ..Default::default()
+        },
+        // A warmup and a decay, so resume must also continue the schedule exactly.
+        schedule: LrSchedule {
+            shape: LrShape::Cosine,
+            warmup: 3,
+            horizon: 40,
         },
         seed: 7,
         codec: gruwave::codec::Codec::MuLaw256,

@@ -1,6 +1,7 @@
 //! Global-norm gradient clipping and Adam on the GPU, as a recorded program over one flat
 //! parameter buffer: `clip_grad_norm_` then `torch.optim.Adam.step()`.
 
+use super::schedule::LrSchedule;
 use super::TrainOptions;
 use crate::gpu::{Gpu, Program, ProgramBuilder};
 use crate::kernels::{Buf, Kernels};
@@ -20,6 +21,8 @@ pub struct Optimizer {
     /// Steps taken (Adam's t).
     pub step: u64,
     pub opts: TrainOptions,
+    /// Scales `opts.lr` per step; constant unless set.
+    pub schedule: LrSchedule,
 }
 
 impl Optimizer {
@@ -89,6 +92,7 @@ impl Optimizer {
             adam_slot,
             step: 0,
             opts,
+            schedule: LrSchedule::default(),
         })
     }
 
@@ -108,9 +112,12 @@ impl Optimizer {
         // Bias corrections in f64, as torch computes them on the host.
         let bc1 = 1.0 - o.beta1.powf(t);
         let bc2 = 1.0 - o.beta2.powf(t);
+        // The step's lr goes to the GPU with the other Adam constants, so a schedule costs
+        // nothing and depends only on the step (exact on resume).
+        let lr = o.lr * self.schedule.factor(self.step + 1);
         let params = [
             self.n as u32,
-            ((o.lr / bc1) as f32).to_bits(),
+            ((lr / bc1) as f32).to_bits(),
             (bc2.sqrt() as f32).to_bits(),
             (o.beta1 as f32).to_bits(),
             (o.beta2 as f32).to_bits(),

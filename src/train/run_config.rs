@@ -1,6 +1,7 @@
 //! The settings of a training run, shared by the session that runs it and the trainer
 //! state that saves it.
 
+use super::schedule::LrSchedule;
 use super::TrainOptions;
 use crate::codec::Codec;
 use crate::model::ModelConfig;
@@ -14,6 +15,8 @@ pub struct RunConfig {
     pub batch: usize,
     pub tbptt: usize,
     pub opts: TrainOptions,
+    /// Warmup and decay of `opts.lr` over the steps.
+    pub schedule: LrSchedule,
     /// Seeds the initial weights. Training itself draws no random numbers (the data order
     /// is fixed by the streams), so the seed is the whole RNG state.
     pub seed: u64,

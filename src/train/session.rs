@@ -128,9 +128,10 @@ impl Session {
         elapsed_before: f64,
     ) -> Result<Session> {
         let layout = ParamLayout::new(&run.model);
-        let trainer = Trainer::new(
+        let mut trainer = Trainer::new(
             gpu, kernels, &layout, params, run.batch, run.tbptt, run.opts,
         )?;
+        trainer.optim.schedule = run.schedule;
         let evaluator = if valid.is_empty() {
             None
         } else {

@@ -6,6 +6,7 @@
 //! is self-consistent even if a crash falls between writing the two files.
 
 use super::run_config::RunConfig;
+use super::schedule::{LrSchedule, LrShape};
 use super::TrainOptions;
 use crate::codec::Codec;
 use crate::fsutil::write_bytes_atomic;
@@ -204,6 +205,9 @@ fn run_to_json(r: &RunConfig) -> Value {
         "beta1": r.opts.beta1,
         "beta2": r.opts.beta2,
         "eps": r.opts.eps,
+        "lr_schedule": r.schedule.shape.name(),
+        "warmup": r.schedule.warmup,
+        "lr_horizon": r.schedule.horizon,
         "seed": r.seed,
         "codec": r.codec.name(),
         "transpose": r.transpose,
@@ -253,6 +257,12 @@ fn run_from_json(v: &Value) -> Result<RunConfig> {
             beta1: f("beta1")?,
             beta2: f("beta2")?,
             eps: f("eps")?,
+        },
+        // States written before schedules hold constant-lr runs without these keys.
+        schedule: LrSchedule {
+            shape: LrShape::by_name(v["lr_schedule"].as_str().unwrap_or("constant"))?,
+            warmup: v["warmup"].as_u64().unwrap_or(0),
+            horizon: v["lr_horizon"].as_u64().unwrap_or(0),
         },
         seed: u("seed")?,
         // States written before MIDI support hold audio runs without these keys.
