@@ -170,6 +170,25 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
     run_audio(&a, &ck, seconds, &opts)
 }
 
+/// Samples per stream for `seconds` at `rate`: at least one, and few enough that the
+/// output fits the free memory.
+fn output_len(seconds: f64, rate: u32, streams: usize) -> Result<usize> {
+    let n = (seconds * rate as f64).round() as u64;
+    if n == 0 {
+        bail!("--seconds {seconds} is shorter than one sample at {rate} Hz");
+    }
+    // Tokens (1 byte) plus one stream's decoded f32 samples at a time; n is bounded first
+    // so the product cannot wrap.
+    let need = n.saturating_mul(streams as u64 + 4);
+    if n > u32::MAX as u64 / 2 || available_memory().is_some_and(|m| need > m / 2) {
+        bail!(
+            "{seconds} s x {streams} streams at {rate} Hz needs about {:.1} GiB of memory for the output, more than this machine has free",
+            need as f64 / (1u64 << 30) as f64
+        );
+    }
+    Ok(n as usize)
+}
+
 /// Generates mu-law audio and writes one WAV per stream.
 fn run_audio(
     a: &SampleArgs,
@@ -179,21 +198,7 @@ fn run_audio(
 ) -> Result<ExitCode> {
     let out_file = a.out.clone().unwrap_or_else(|| PathBuf::from("sample.wav"));
     let rate = ck.sample_rate;
-    let n = (seconds * rate as f64).round() as u64;
-    if n == 0 {
-        bail!("--seconds {seconds} is shorter than one sample at {rate} Hz");
-    }
-    // Tokens (1 byte) plus one stream's decoded f32 samples at a time.
-    let need = n * a.streams as u64 + n * 4;
-    if n > u32::MAX as u64 / 2 || available_memory().is_some_and(|m| need > m / 2) {
-        bail!(
-            "{} s x {} streams at {rate} Hz needs about {:.1} GiB of memory for the output, more than this machine has free",
-            seconds,
-            a.streams,
-            need as f64 / (1u64 << 30) as f64
-        );
-    }
-    let n = n as usize;
+    let n = output_len(seconds, rate, a.streams)?;
     check_writable(&out_file)?;
     let prime = match &a.prime {
         Some(p) if Codec::of_file(p) == Some(Codec::Perf388) => bail!(

@@ -10,6 +10,7 @@ use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_R
 use crate::plot::PLOT_FILE;
 use crate::train::metrics::{read_metrics, MetricsRow, METRICS_FILE};
 use crate::train::run_config::MAX_SAMPLE_SECONDS;
+use crate::train::schedule::{LrSchedule, LrShape};
 use crate::train::session::{RunConfig, Session, MODEL_FILE, STATE_FILE};
 use crate::train::state::TrainerState;
 use crate::{Gpu, Kernels, TrainOptions};
@@ -70,6 +71,12 @@ pub struct TrainArgs {
     /// Adam learning rate [default: 0.002]
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning-rate schedule after the warmup: constant, or cosine or linear decay to a tenth of --lr at the last of --steps [default: constant]
+    #[arg(long, value_name = "SHAPE", value_parser = ["constant", "cosine", "linear"])]
+    pub lr_schedule: Option<String>,
+    /// Steps over which the learning rate rises linearly from 0 to --lr [default: 0]
+    #[arg(long, value_name = "STEPS")]
+    pub warmup: Option<u64>,
     /// Clip the global gradient norm to this ("inf": no clipping) [default: 1]
     #[arg(long)]
     pub clip: Option<f64>,
@@ -160,6 +167,13 @@ fn changed_on_resume(a: &TrainArgs, run: &RunConfig) -> Vec<&'static str> {
         ("--tbptt", a.tbptt.map(|x| x == run.tbptt)),
         ("--lr", a.lr.map(|x| x == run.opts.lr)),
         ("--clip", a.clip.map(|x| x == run.opts.clip)),
+        (
+            "--lr-schedule",
+            a.lr_schedule
+                .as_deref()
+                .map(|x| x == run.schedule.shape.name()),
+        ),
+        ("--warmup", a.warmup.map(|x| x == run.schedule.warmup)),
         ("--seed", a.seed.map(|x| x == run.seed)),
         ("--transpose", a.transpose.map(|x| x == run.transpose)),
         (
@@ -182,8 +196,8 @@ fn absolute(paths: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Checks the flags, reads the resumed state or the --init model, and loads the audio.
-pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
+/// The flags that need no file: fail fast, before anything is read or written.
+fn check_flags(args: &TrainArgs) -> Result<()> {
     if let Some(m) = args.minutes {
         ensure!(
             m > 0.0 && m.is_finite(),
@@ -206,6 +220,12 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
     if let Some(out) = &args.out {
         check_out_dir(out)?;
     }
+    Ok(())
+}
+
+/// Checks the flags, reads the resumed state or the --init model, and loads the audio.
+pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
+    check_flags(args)?;
     if let Some(dir) = &args.resume {
         return prepare_resume(args, dir);
     }
@@ -310,6 +330,34 @@ fn prepare_resume(args: &TrainArgs, dir: &Path) -> Result<Prepared> {
     })
 }
 
+/// The preset's model with the shape flags over it; the --init model's shape wins, and
+/// flags that ask for another are an error.
+fn model_from_flags(
+    args: &TrainArgs,
+    preset: &Preset,
+    init: Option<&Checkpoint>,
+) -> Result<ModelConfig> {
+    let mut model = preset.model;
+    model.hidden = args.hidden.unwrap_or(model.hidden);
+    model.layers = args.layers.unwrap_or(model.layers);
+    model.embed = args.embed.unwrap_or(model.embed);
+    model.validate()?;
+    if let Some(c) = init {
+        let asked = args.config.is_some()
+            || args.hidden.is_some()
+            || args.layers.is_some()
+            || args.embed.is_some();
+        if asked && model != c.layout.config {
+            bail!(
+                "the --init model has shape {} but the flags ask for {model}",
+                c.layout.config
+            );
+        }
+        model = c.layout.config;
+    }
+    Ok(model)
+}
+
 /// The settings of a new run: flags over the preset; the --init model fixes the shape.
 fn fresh_run(
     args: &TrainArgs,
@@ -350,30 +398,19 @@ fn fresh_run(
         args.transpose.is_none() || midi,
         "--transpose applies to MIDI data only"
     );
-    let mut model = preset.model;
-    model.hidden = args.hidden.unwrap_or(model.hidden);
-    model.layers = args.layers.unwrap_or(model.layers);
-    model.embed = args.embed.unwrap_or(model.embed);
-    model.validate()?;
-    if let Some(c) = init {
-        let asked = args.config.is_some()
-            || args.hidden.is_some()
-            || args.layers.is_some()
-            || args.embed.is_some();
-        if asked && model != c.layout.config {
-            bail!(
-                "the --init model has shape {} but the flags ask for {model}",
-                c.layout.config
-            );
-        }
-        model = c.layout.config;
-    }
+    let model = model_from_flags(args, &preset, init)?;
     let opts = TrainOptions {
         lr: args.lr.unwrap_or(TrainOptions::default().lr),
         clip: args.clip.unwrap_or(TrainOptions::default().clip),
         ..Default::default()
     };
+    let steps = args.steps.or(if args.minutes.is_some() {
+        None
+    } else {
+        Some(DEFAULT_STEPS)
+    });
     Ok(RunConfig {
+        schedule: schedule(args, steps)?,
         model,
         batch: args.batch.unwrap_or(preset.batch),
         tbptt: args.tbptt.unwrap_or(preset.tbptt),
@@ -389,11 +426,7 @@ fn fresh_run(
         valid_fraction: args.valid_fraction.unwrap_or(DEFAULT_VALID_FRACTION),
         data,
         valid_data,
-        steps: args.steps.or(if args.minutes.is_some() {
-            None
-        } else {
-            Some(DEFAULT_STEPS)
-        }),
+        steps,
         valid_every: args.valid_every.unwrap_or(DEFAULT_VALID_EVERY),
         checkpoint_every: args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY),
         sample_seconds: args.sample_seconds.unwrap_or(match codec {
@@ -460,6 +493,33 @@ fn remove_stale_temps(out: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The --lr-schedule and --warmup of a new run; a decay needs --steps for its horizon.
+fn schedule(args: &TrainArgs, steps: Option<u64>) -> Result<LrSchedule> {
+    let shape = LrShape::by_name(args.lr_schedule.as_deref().unwrap_or("constant"))?;
+    let warmup = args.warmup.unwrap_or(0);
+    let horizon = match (shape, steps) {
+        // A constant lr has no horizon: saving none keeps states of equal runs equal.
+        (LrShape::Constant, _) => 0,
+        (_, Some(s)) => s,
+        (_, None) => bail!(
+            "--lr-schedule {} decays over the run's steps: give --steps N (with --minutes \
+             alone the run has no last step)",
+            shape.name()
+        ),
+    };
+    if shape != LrShape::Constant {
+        ensure!(
+            warmup < horizon,
+            "--warmup {warmup} leaves no step of the {horizon} for the decay"
+        );
+    }
+    Ok(LrSchedule {
+        shape,
+        warmup,
+        horizon,
+    })
 }
 
 /// Removes what an earlier run wrote to `out` (for --force), so no stale file remains.
