@@ -203,6 +203,18 @@ fn resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_that_resumes() {
+    signal_saves_a_checkpoint_that_resumes_exactly("-INT");
+}
+
+#[test]
+fn sigterm_saves_a_checkpoint_that_resumes() {
+    signal_saves_a_checkpoint_that_resumes_exactly("-TERM");
+}
+
+/// `kill SIGNAL` during training saves a checkpoint; the resumed run (after a stale
+/// temporary file of a killed write is planted) ends with the very model of a run that
+/// was never interrupted.
+fn signal_saves_a_checkpoint_that_resumes_exactly(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("tune.wav");
     music_wav(&wav, 0.5, 16000);
@@ -214,7 +226,7 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the loop runs, then interrupt it as a terminal would.
+    // Wait until the loop runs, then interrupt it as a terminal (or a shutdown) would.
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.starts_with("training ") {
@@ -223,7 +235,7 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -239,16 +251,25 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     let done = csv.lines().count() as u64 - 1;
     assert!(done > 0, "{csv}");
-    let stdout = ok(&[
-        "train",
-        "--resume",
-        s(&out),
-        "--steps",
-        &(done + 2).to_string(),
-    ]);
+    let stale = out.join(".model.safetensors.4000000000.tmp");
+    std::fs::write(&stale, b"half a checkpoint").unwrap();
+    let total = (done + 2).to_string();
+    let stdout = ok(&["train", "--resume", s(&out), "--steps", &total]);
     assert!(
         stdout.contains(&format!("trained 2 steps ({} in all)", done + 2)),
         "{stdout}"
+    );
+    assert!(!stale.exists(), "the stale temporary file is still there");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count() as u64, done + 3, "{csv}");
+    let straight = dir.path().join("straight");
+    let mut args = train_args(s(&wav), s(&straight), &total);
+    args.extend(["--valid-every", "0"]);
+    ok(&args);
+    assert!(
+        std::fs::read(out.join("model.safetensors")).unwrap()
+            == std::fs::read(straight.join("model.safetensors")).unwrap(),
+        "the resumed model differs from the uninterrupted one"
     );
 }
 
