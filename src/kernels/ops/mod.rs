@@ -25,8 +25,8 @@ pub trait WgslParams: bytemuck::Pod {
     const NAME: &'static str;
     /// The shader file that declares it.
     const FILE: &'static str;
-    /// Every field: (name, byte offset, byte size), in declaration order.
-    fn fields() -> Vec<(&'static str, usize, usize)>;
+    /// Every field, in declaration order.
+    fn fields() -> Vec<Field>;
     /// The block as the words of a parameter slot.
     fn words(&self) -> &[u32] {
         bytemuck::cast_slice(bytemuck::bytes_of(self))
@@ -47,17 +47,30 @@ macro_rules! wgsl_params {
         impl $crate::kernels::ops::WgslParams for $name {
             const NAME: &'static str = stringify!($name);
             const FILE: &'static str = $file;
-            fn fields() -> Vec<(&'static str, usize, usize)> {
-                vec![$((
-                    stringify!($f),
-                    core::mem::offset_of!($name, $f),
-                    core::mem::size_of::<$t>(),
-                )),*]
+            fn fields() -> Vec<$crate::kernels::ops::Field> {
+                vec![$($crate::kernels::ops::Field {
+                    name: stringify!($f),
+                    offset: core::mem::offset_of!($name, $f),
+                    size: core::mem::size_of::<$t>(),
+                    ty: stringify!($t),
+                }),*]
             }
         }
     };
 }
 pub(crate) use wgsl_params;
+
+/// One field of a parameter struct, as Rust lays it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    /// Byte offset.
+    pub offset: usize,
+    /// Bytes.
+    pub size: usize,
+    /// The Rust type as written (`u32` or `f32`), which is also its WGSL name.
+    pub ty: &'static str,
+}
 
 /// One parameter struct's Rust layout, for the layout test.
 #[derive(Clone, Debug)]
@@ -65,7 +78,7 @@ pub struct ParamsLayout {
     pub name: &'static str,
     pub file: &'static str,
     pub size: usize,
-    pub fields: Vec<(&'static str, usize, usize)>,
+    pub fields: Vec<Field>,
 }
 
 fn layout_of<P: WgslParams>() -> ParamsLayout {
