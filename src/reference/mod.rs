@@ -39,7 +39,7 @@ pub use model::{forward, forward_backward, Backward, Forward};
 pub use reduce::{
     clip_coef, clip_grad_norm, colsum, colsum_finish, colsum_partial, sum, sumsq_partial,
 };
-pub use sample::{sample_cell, sample_cell_draw, sample_draw, sample_logits};
+pub use sample::{sample_cell, sample_cell_draw, sample_draw, sample_logits, SampleBufs};
 pub use softmax_xent::{softmax, softmax_xent};
 pub use step::{gru_cell, gru_step};
 pub use step_backward::{gru_step_backward, StepBackwardBufs};
