@@ -174,14 +174,7 @@ fn record(gpu: &Arc<Gpu>, k: &Kernels, p: &Preset, name: &str) -> Result<Recorde
                 rig.buf(2 * b * h),
                 rig.buf(b * 4 * h),
             );
-            let sp = StepParams {
-                batch: word(b),
-                hidden: word(h),
-                hout_off: word(b * h),
-                bhh_off: word(3 * h * h),
-                save: 1,
-                ..Default::default()
-            };
+            let sp = StepParams::window(b, h, 0, 0, 3 * h * h);
             k.record_gru_step(&mut rig.pb, &sp, gi, w, hseq, gates);
             let bytes = f(3 * h * h + 3 * h + b * (3 * h + h + h + 4 * h));
             (
@@ -198,17 +191,9 @@ fn record(gpu: &Arc<Gpu>, k: &Kernels, p: &Preset, name: &str) -> Result<Recorde
                 dh_out: rig.buf(b * h),
                 dgi: rig.buf(b * 3 * h),
                 dgh: rig.buf(2 * b * 3 * h),
-                dhs: rig.buf(2 * b * h),
+                dhs: rig.buf(3 * b * h),
             };
-            let sp = StepBackwardParams {
-                batch: word(b),
-                hidden: word(h),
-                has_next: 1,
-                next_gh_off: word(b * 3 * h),
-                next_gate_off: word(b * 4 * h),
-                next_dh_off: word(b * h),
-                ..Default::default()
-            };
+            let sp = StepBackwardParams::window(b, h, 0, 2, 1);
             k.record_gru_step_backward(&mut rig.pb, &sp, &bufs);
             let bytes = f(3 * h * h + b * (3 * h + h + 4 * h + h + h + h + 3 * h + 3 * h + h));
             (

@@ -4,7 +4,7 @@
 
 use super::ops::step::StepParams;
 use super::ops::step_backward::{StepBackwardBufs, StepBackwardParams};
-use super::ops::{word, Buf};
+use super::ops::Buf;
 use super::{Choice, Epilogue, GemmTile, Kernels, Mat, StepKernel};
 use crate::gpu::{Program, ProgramBuilder};
 
@@ -108,14 +108,7 @@ impl Kernels {
             let w = self.scratch("timing W_hh", 3 * h * h + 3 * h);
             let hseq = self.scratch("timing h", 2 * b * h);
             let gates = self.scratch("timing gates", b * 4 * h);
-            let p = StepParams {
-                batch: word(b),
-                hidden: word(h),
-                hout_off: word(b * h),
-                bhh_off: word(3 * h * h),
-                save: 1,
-                ..Default::default()
-            };
+            let p = StepParams::window(b, h, 0, 0, 3 * h * h);
             self.timing_programs(&STEP_KERNELS, |pb, v| {
                 let [gi, w, hseq, gates] = [&gi, &w, &hseq, &gates].map(|x| x.register(pb));
                 self.record_gru_step_with(pb, v, &p, gi, w, hseq, gates);
@@ -134,17 +127,10 @@ impl Kernels {
                 self.scratch("timing dh_out", b * h),
                 self.scratch("timing dgi", b * 3 * h),
                 self.scratch("timing dgh", 2 * b * 3 * h),
-                self.scratch("timing dhs", 2 * b * h),
+                self.scratch("timing dhs", 3 * b * h),
             ];
-            let p = StepBackwardParams {
-                batch: word(b),
-                hidden: word(h),
-                has_next: 1,
-                next_gh_off: word(b * 3 * h),
-                next_gate_off: word(b * 4 * h),
-                next_dh_off: word(b * h),
-                ..Default::default()
-            };
+            // Step 0 of two: it has a next step.
+            let p = StepBackwardParams::window(b, h, 0, 2, 1);
             self.timing_programs(&STEP_KERNELS, |pb, v| {
                 let [w, gates, hseq, dh_out, dgi, dgh, dhs] =
                     bufs.each_ref().map(|x| x.register(pb));

@@ -47,16 +47,3 @@ pub use step_backward::{gru_step_backward, StepBackwardBufs};
 pub(crate) fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
-
-/// [T, B, W] → [B, T, W].
-pub fn time_to_batch_major(x: &[f64], batch: usize, steps: usize, width: usize) -> Vec<f64> {
-    let mut out = vec![0.0; x.len()];
-    for t in 0..steps {
-        for b in 0..batch {
-            let src = (t * batch + b) * width;
-            let dst = (b * steps + t) * width;
-            out[dst..dst + width].copy_from_slice(&x[src..src + width]);
-        }
-    }
-    out
-}

@@ -4,7 +4,7 @@
 
 use super::{
     colsum, embed_backward, embed_gather, gemm, gru_step, gru_step_backward, softmax_xent, sum,
-    time_to_batch_major, Epilogue, Mat, StepBackwardBufs,
+    Epilogue, Mat, StepBackwardBufs,
 };
 use crate::kernels::ops::embedding::{rows_by_token, EmbedParams};
 use crate::kernels::ops::reduce::COLSUM_PARTS;
@@ -13,6 +13,7 @@ use crate::kernels::ops::step::StepParams;
 use crate::kernels::ops::step_backward::StepBackwardParams;
 use crate::kernels::ops::word;
 use crate::model::{ParamKind, ParamLayout};
+use crate::train::time_to_batch_major;
 
 /// Output of a forward pass over a [B, T] window.
 #[derive(Clone, Debug)]
@@ -206,42 +207,18 @@ impl<'a> Graph<'a> {
     }
 
     fn step_params(&self, l: usize, t: usize) -> StepParams {
-        let (b, h) = (self.batch, self.layout.config.hidden);
-        StepParams {
-            batch: word(b),
-            hidden: word(h),
-            gi_off: word(t * b * 3 * h),
-            hprev_off: word(t * b * h),
-            hout_off: word((t + 1) * b * h),
-            gate_off: word(t * b * 4 * h),
-            whh_off: word(self.off(ParamKind::WeightHh(l))),
-            bhh_off: word(self.off(ParamKind::BiasHh(l))),
-            save: 1,
-        }
+        let (h, whh, bhh) = (
+            self.layout.config.hidden,
+            self.off(ParamKind::WeightHh(l)),
+            self.off(ParamKind::BiasHh(l)),
+        );
+        StepParams::window(self.batch, h, t, whh, bhh)
     }
 
     /// As `Workspace::step_backward_params`: step T-1-s for s < T, h0 for s == T.
     fn step_backward_params(&self, l: usize, s: usize) -> StepBackwardParams {
-        let (b, h, steps) = (self.batch, self.layout.config.hidden, self.steps);
-        let bh = b * h;
-        let last = s == steps;
-        let cur = if last { 0 } else { steps - 1 - s };
-        let next = if last { 0 } else { cur + 1 };
-        StepBackwardParams {
-            batch: word(b),
-            hidden: word(h),
-            whh_off: word(self.off(ParamKind::WeightHh(l))),
-            has_next: (last || cur + 1 < steps) as u32,
-            final_: last as u32,
-            next_gh_off: word(next * b * 3 * h),
-            next_gate_off: word(next * b * 4 * h),
-            next_dh_off: word((next + 1) * bh),
-            cur_gi_off: word(cur * b * 3 * h),
-            cur_gate_off: word(cur * b * 4 * h),
-            cur_dh_off: word(if last { 0 } else { (cur + 1) * bh }),
-            hprev_off: word(cur * bh),
-            dout_off: word(cur * bh),
-        }
+        let (h, whh) = (self.layout.config.hidden, self.off(ParamKind::WeightHh(l)));
+        StepBackwardParams::window(self.batch, h, whh, self.steps, s)
     }
 
     /// As `Workspace::record_backward`: the gradient of the mean loss into `grads`.

@@ -326,42 +326,20 @@ impl Workspace {
 
     /// Layer l, step t: h_{t+1} slot from the h_t slot of hseq.
     fn step_params(&self, l: usize, t: usize) -> StepParams {
-        let (b, h, bh) = (self.batch, self.hidden(), self.bh());
-        StepParams {
-            batch: word(b),
-            hidden: word(h),
-            gi_off: word(t * b * 3 * h),
-            hprev_off: word(t * bh),
-            hout_off: word((t + 1) * bh),
-            gate_off: word(t * b * 4 * h),
-            whh_off: word(self.offset(ParamKind::WeightHh(l))),
-            bhh_off: word(self.offset(ParamKind::BiasHh(l))),
-            save: 1,
-        }
+        let (whh, bhh) = (ParamKind::WeightHh(l), ParamKind::BiasHh(l));
+        StepParams::window(
+            self.batch,
+            self.hidden(),
+            t,
+            self.offset(whh),
+            self.offset(bhh),
+        )
     }
 
     /// Layer l, backward dispatch s: step T-1-s for s < T; for s == T the gradient of h0.
     fn step_backward_params(&self, l: usize, s: usize) -> StepBackwardParams {
-        let (b, h, bh, steps) = (self.batch, self.hidden(), self.bh(), self.tbptt);
-        let last = s == steps;
-        let cur = if last { 0 } else { steps - 1 - s };
-        let next = if last { 0 } else { cur + 1 };
-        let has_next = last || cur + 1 < steps;
-        StepBackwardParams {
-            batch: word(b),
-            hidden: word(h),
-            whh_off: word(self.offset(ParamKind::WeightHh(l))),
-            has_next: has_next as u32,
-            final_: last as u32,
-            next_gh_off: word(next * b * 3 * h),
-            next_gate_off: word(next * b * 4 * h),
-            next_dh_off: word((next + 1) * bh),
-            cur_gi_off: word(cur * b * 3 * h),
-            cur_gate_off: word(cur * b * 4 * h),
-            cur_dh_off: word(if last { 0 } else { (cur + 1) * bh }),
-            hprev_off: word(cur * bh),
-            dout_off: word(cur * bh),
-        }
+        let whh = self.offset(ParamKind::WeightHh(l));
+        StepBackwardParams::window(self.batch, self.hidden(), whh, self.tbptt, s)
     }
 
     fn step_backward_bufs(&self, b: &Bound, l: usize) -> StepBackwardBufs {
@@ -462,8 +440,13 @@ impl Workspace {
 }
 
 /// [T, B, W] → [B, T, W].
-pub fn time_to_batch_major(x: &[f32], batch: usize, steps: usize, width: usize) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
+pub fn time_to_batch_major<T: Copy + Default>(
+    x: &[T],
+    batch: usize,
+    steps: usize,
+    width: usize,
+) -> Vec<T> {
+    let mut out = vec![T::default(); x.len()];
     for t in 0..steps {
         for b in 0..batch {
             let src = (t * batch + b) * width;

@@ -2,7 +2,7 @@
 //! `gru_step_sliced` for small batches), and one sampling step of many streams tiled the
 //! same way (`gru_cell`).
 
-use super::{groups, us, wgsl_params, Buf, WgslParams};
+use super::{groups, us, wgsl_params, word, Buf, WgslParams};
 use crate::gpu::ProgramBuilder;
 use crate::kernels::{Kernels, StepKernel};
 
@@ -56,6 +56,23 @@ wgsl_params! {
 }
 
 impl StepParams {
+    /// Step t of a window of `batch` rows, saving the gates: gi and gates time-major
+    /// (`[T*B, 3H]`, `[T*B, 4H]`), h_t in slot t+1 of hseq (`[(T+1)*B, H]`, h0 in slot 0).
+    pub fn window(batch: usize, hidden: usize, t: usize, whh_off: usize, bhh_off: usize) -> Self {
+        let (b, h, bh) = (batch, hidden, batch * hidden);
+        StepParams {
+            batch: word(b),
+            hidden: word(h),
+            gi_off: word(t * b * 3 * h),
+            hprev_off: word(t * bh),
+            hout_off: word((t + 1) * bh),
+            gate_off: word(t * b * 4 * h),
+            whh_off: word(whh_off),
+            bhh_off: word(bhh_off),
+            save: 1,
+        }
+    }
+
     fn check(&self, gi: Buf, w: Buf, hseq: Buf, gates: Buf) {
         let (b, h) = (us(self.batch), us(self.hidden));
         gi.check("gru_step gi", us(self.gi_off), b * 3 * h);

@@ -1,7 +1,7 @@
 //! `gru_step_backward.wgsl`: one step of backpropagation through time (`gru_step_backward`,
 //! or `gru_step_backward_sliced` for small batches).
 
-use super::{groups, us, wgsl_params, Buf, WgslParams};
+use super::{groups, us, wgsl_params, word, Buf, WgslParams};
 use crate::gpu::ProgramBuilder;
 use crate::kernels::{Kernels, StepKernel};
 
@@ -49,6 +49,31 @@ pub struct StepBackwardBufs {
 }
 
 impl StepBackwardParams {
+    /// Backward dispatch s of a window of `steps` steps (the layout of
+    /// `StepParams::window`; dhs like hseq): step steps-1-s for s < steps, and for
+    /// s == steps the gradient of h0 into slot 0 of dhs.
+    pub fn window(batch: usize, hidden: usize, whh_off: usize, steps: usize, s: usize) -> Self {
+        let (b, h, bh) = (batch, hidden, batch * hidden);
+        let last = s == steps;
+        let cur = if last { 0 } else { steps - 1 - s };
+        let next = if last { 0 } else { cur + 1 };
+        StepBackwardParams {
+            batch: word(b),
+            hidden: word(h),
+            whh_off: word(whh_off),
+            has_next: (last || cur + 1 < steps) as u32,
+            final_: last as u32,
+            next_gh_off: word(next * b * 3 * h),
+            next_gate_off: word(next * b * 4 * h),
+            next_dh_off: word((next + 1) * bh),
+            cur_gi_off: word(cur * b * 3 * h),
+            cur_gate_off: word(cur * b * 4 * h),
+            cur_dh_off: word(if last { 0 } else { (cur + 1) * bh }),
+            hprev_off: word(cur * bh),
+            dout_off: word(cur * bh),
+        }
+    }
+
     fn check(&self, b: &StepBackwardBufs) {
         let (n, h) = (us(self.batch), us(self.hidden));
         let (bh, b3h, b4h) = (n * h, n * 3 * h, n * 4 * h);
