@@ -69,25 +69,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let info = &gpu.info;
     print_adapter(&gpu);
-    let reductions = if k.options.subgroups {
-        "subgroup"
-    } else {
-        "workgroup-memory tree"
-    };
-    let gemm = match k.options.gemm {
-        Choice::Timed => "timed per shape".to_string(),
-        Choice::Fixed(t) => format!("{0}x{0}", t.size()),
-    };
-    let step = match k.options.step {
-        Choice::Timed => "timed per shape".to_string(),
-        Choice::Fixed(v) => format!("{v:?}").to_lowercase(),
-    };
-    println!(
-        "features: {} | reductions: {reductions} (GRUWAVE_SUBGROUPS=0 forces the tree) | \
-         GEMM tiles: {gemm} (GRUWAVE_GEMM_TILE=64|128 fixes them) | step kernels: {step} \
-         (GRUWAVE_STEP=tiled|sliced)",
-        gpu.capabilities()
-    );
+    print_features(&gpu, &k);
     if a.profile && crate::gpu::Profiler::new(&gpu, 1).is_none() {
         println!("profile: this adapter has no timestamp queries inside compute passes; kernel times are not available");
     }
@@ -224,4 +206,27 @@ fn run_ops(a: &BenchArgs, gpu: &Arc<Gpu>, k: &Arc<Kernels>) -> Result<ExitCode> 
         println!("\nwrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The kernel build and choices, and how to change them.
+fn print_features(gpu: &Gpu, k: &Kernels) {
+    let reductions = if k.options.subgroups {
+        "subgroup"
+    } else {
+        "workgroup-memory tree"
+    };
+    let gemm = match k.options.gemm {
+        Choice::Timed => "timed per shape".to_string(),
+        Choice::Fixed(t) => format!("{0}x{0}", t.size()),
+    };
+    let step = match k.options.step {
+        Choice::Timed => "timed per shape".to_string(),
+        Choice::Fixed(v) => format!("{v:?}").to_lowercase(),
+    };
+    println!(
+        "features: {} | reductions: {reductions} (GRUWAVE_SUBGROUPS=0 forces the tree) | \
+         GEMM tiles: {gemm} (GRUWAVE_GEMM_TILE=64|128 fixes them) | step kernels: {step} \
+         (GRUWAVE_STEP=tiled|sliced)",
+        gpu.capabilities()
+    );
 }
