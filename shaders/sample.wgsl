@@ -13,6 +13,7 @@
 //   1 w: weights               2 hist: token history [block+1, S]
 //   3 h_in: state being read   4 h: state being written (read by sample_logits)
 //   5 ctl: controls            6 logits [S, V]
+//   7 notes: per-stream note state of perf388 models [S, NOTE_WORDS] (draws only)
 
 struct Controls {
     seed_lo: u32,
@@ -20,6 +21,8 @@ struct Controls {
     base_step: u32,    // steps drawn before this block
     top_k: u32,        // 0: off
     temperature: f32,  // 0: argmax
+    note_rules: u32,   // 1: perf388 note rules (MIDI_TOKENS.md ids), 0: free sampling
+    max_hold: u32,     // steps of 10 ms a note may sound before its NOTE_OFF is forced
 }
 
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -32,8 +35,56 @@ struct Controls {
 @group(0) @binding(6) var<storage, read_write> logits_out: array<f32>;
 @group(0) @binding(6) var<storage, read> scratch: array<f32>;
 
+@group(0) @binding(7) var<storage, read_write> notes: array<u32>;
+
 var<workgroup> pick: atomic<u32>;
 var<workgroup> drawn: array<u32, 4>;
+var<workgroup> force: u32;
+
+// Note state of a stream: per pitch its start time + 1 (0: silent), then the current time,
+// in 10 ms steps. Mirrored by gruwave::sample::NoteState.
+const NOTE_WORDS: u32 = 129u;
+const NOTE_NOW: u32 = 128u;
+
+// Whether `stream` may draw token v: under the note rules a NOTE_ON needs a silent pitch
+// and a NOTE_OFF a sounding one, so decoding never stacks or drops notes.
+fn allowed(stream: u32, v: u32) -> bool {
+    if (ctl.note_rules == 0u) { return true; }
+    let base = stream * NOTE_WORDS;
+    if (v < 128u) { return notes[base + v] == 0u; }
+    if (v < 256u) { return notes[base + v - 128u] != 0u; }
+    return true;
+}
+
+// The NOTE_OFF forced on `stream`: of the notes held max_hold steps or more, the one that
+// started first (the lower pitch on ties); `none` when there is none or rules are off.
+fn forced_off(stream: u32, none: u32) -> u32 {
+    if (ctl.note_rules == 0u) { return none; }
+    let base = stream * NOTE_WORDS;
+    let now = notes[base + NOTE_NOW];
+    var best = none;
+    var first = 0xffffffffu;
+    for (var q = 0u; q < 128u; q++) {
+        let s = notes[base + q];
+        if (s != 0u && now - (s - 1u) >= ctl.max_hold && s < first) {
+            first = s;
+            best = 128u + q;
+        }
+    }
+    return best;
+}
+
+// The note state after `stream` drew token t.
+fn note_update(stream: u32, t: u32) {
+    let base = stream * NOTE_WORDS;
+    if (t < 128u) {
+        notes[base + t] = notes[base + NOTE_NOW] + 1u;
+    } else if (t < 256u) {
+        notes[base + t - 128u] = 0u;
+    } else if (t < 356u) {
+        notes[base + NOTE_NOW] += t - 255u;
+    }
+}
 
 fn pcg(v: u32) -> u32 {
     let state = v * 747796405u + 2891336453u;
@@ -47,15 +98,18 @@ fn uniform01(stream: u32, step: u32) -> f32 {
     return f32(x >> 8u) * (1.0 / 16777216.0);
 }
 
-// Weight of token v: exp((l - m) / T), zero outside the top k (ties to the lower index).
-fn weight(base: u32, vocab: u32, v: u32, m: f32) -> f32 {
+// Weight of token v: exp((l - m) / T), zero where the note rules forbid it and outside the
+// top k of the allowed tokens (ties to the lower index).
+fn weight(stream: u32, vocab: u32, v: u32, m: f32) -> f32 {
+    let base = stream * vocab;
+    if (!allowed(stream, v)) { return 0.0; }
     let l = scratch[base + v];
     let k = ctl.top_k;
     if (k > 0u && k < vocab) {
         var rank = 0u;
         for (var q = 0u; q < vocab; q++) {
             let o = scratch[base + q];
-            if (o > l || (o == l && q < v)) { rank++; }
+            if ((o > l || (o == l && q < v)) && allowed(stream, q)) { rank++; }
         }
         if (rank >= k) { return 0.0; }
     }
@@ -69,19 +123,24 @@ fn weight(base: u32, vocab: u32, v: u32, m: f32) -> f32 {
 fn draw_token(lane: Lane, stream: u32, step: u32, vocab: u32) -> u32 {
     let tid = lane.tid;
     let base = stream * vocab;
+    if (tid == 0u) { force = forced_off(stream, vocab); }
+    let forced = workgroupUniformLoad(&force);
+    if (forced < vocab) { return forced; }
     var m = -3.4e38;
-    for (var v = tid; v < vocab; v += 256u) { m = max(m, scratch[base + v]); }
+    for (var v = tid; v < vocab; v += 256u) {
+        if (allowed(stream, v)) { m = max(m, scratch[base + v]); }
+    }
     m = wg_max(lane, m);
     if (tid == 0u) { atomicStore(&pick, vocab); }
     workgroupBarrier();
     if (ctl.temperature <= 0.0) {
         for (var v = tid; v < vocab; v += 256u) {
-            if (scratch[base + v] == m) { atomicMin(&pick, v); }
+            if (scratch[base + v] == m && allowed(stream, v)) { atomicMin(&pick, v); }
         }
         return min(workgroupUniformLoad(&pick), vocab - 1u);
     }
     var wsum = 0.0;
-    for (var v = tid; v < vocab; v += 256u) { wsum += weight(base, vocab, v, m); }
+    for (var v = tid; v < vocab; v += 256u) { wsum += weight(stream, vocab, v, m); }
     let total = wg_sum(lane, wsum);
     let target_ = uniform01(stream, step) * total;
     // Inclusive scan in chunks of 256 tokens; the invocation whose interval holds the
@@ -91,7 +150,7 @@ fn draw_token(lane: Lane, stream: u32, step: u32, vocab: u32) -> u32 {
     for (var c = 0u; c < vocab; c += 256u) {
         let v = c + rank;
         var wv = 0.0;
-        if (v < vocab) { wv = weight(base, vocab, v, m); }
+        if (v < vocab) { wv = weight(stream, vocab, v, m); }
         let scan = wg_scan(lane, wv);
         let incl = offset + scan.x;
         let excl = incl - wv;
@@ -102,7 +161,7 @@ fn draw_token(lane: Lane, stream: u32, step: u32, vocab: u32) -> u32 {
     if (t >= vocab) {
         // Rounding put the target past the last weight: take the last kept token.
         t = 0u;
-        for (var v = 0u; v < vocab; v++) { if (weight(base, vocab, v, m) > 0.0) { t = v; } }
+        for (var v = 0u; v < vocab; v++) { if (weight(stream, vocab, v, m) > 0.0) { t = v; } }
     }
     return t;
 }
@@ -367,5 +426,10 @@ struct DrawParams {
 @compute @workgroup_size(256)
 fn sample_draw(lane: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
     let t = draw_token(lane, wid.x, ctl.base_step + dp.step, dp.vocab);
-    if (lane.tid == 0u) { hist[dp.out_off + wid.x] = t; }
+    // Every invocation has read the note state; now it may change.
+    workgroupBarrier();
+    if (lane.tid == 0u) {
+        hist[dp.out_off + wid.x] = t;
+        if (ctl.note_rules != 0u) { note_update(wid.x, t); }
+    }
 }

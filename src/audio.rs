@@ -271,8 +271,13 @@ fn is_wav(path: &Path) -> bool {
         .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case("wav"))
 }
 
-/// Recursively collects *.wav files (any case) under `dir`.
-fn walk(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Recursively collects the files under `dir` that `keep` accepts.
+pub(crate) fn walk(
+    dir: &Path,
+    keep: &dyn Fn(&Path) -> bool,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
     // Guard against symlink loops.
     let canon =
         fs::canonicalize(dir).with_context(|| format!("{}: cannot open folder", dir.display()))?;
@@ -294,8 +299,8 @@ fn walk(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Resu
             }
         };
         if meta.is_dir() {
-            walk(&path, seen, out)?;
-        } else if meta.is_file() && is_wav(&path) {
+            walk(&path, keep, seen, out)?;
+        } else if meta.is_file() && keep(&path) {
             out.push(path);
         }
     }
@@ -308,8 +313,24 @@ fn walk(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Resu
 /// not a WAV); folders are searched recursively for `*.wav` (case-insensitive). A
 /// missing path, or a folder with no audio, is an error naming it.
 pub fn collect_audio_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    collect_files(
+        paths,
+        &is_wav,
+        "no audio files or folders given",
+        ".wav files",
+    )
+}
+
+/// Files given as they are, and the files that `keep` accepts in folders (recursively),
+/// sorted; a folder with none is an error saying it holds no `what`.
+pub(crate) fn collect_files(
+    paths: &[PathBuf],
+    keep: &dyn Fn(&Path) -> bool,
+    none_given: &str,
+    what: &str,
+) -> Result<Vec<PathBuf>> {
     if paths.is_empty() {
-        bail!("no audio files or folders given");
+        bail!("{none_given}");
     }
     let mut files = Vec::new();
     for path in paths {
@@ -319,9 +340,9 @@ pub fn collect_audio_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         })?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut HashSet::new(), &mut found)?;
+            walk(path, keep, &mut HashSet::new(), &mut found)?;
             if found.is_empty() {
-                bail!("{}: folder contains no .wav files", path.display());
+                bail!("{}: folder contains no {what}", path.display());
             }
             files.extend(found);
         } else {

@@ -1,17 +1,63 @@
-//! Training data: audio files as mu-law token tracks, a train/valid split by file, and
-//! the batch streams for stateful truncated BPTT (MODEL_SPEC.md, "Training objective").
+//! Training data: music files as token tracks (audio as mu-law samples, MIDI as perf388
+//! events), a train/valid split by file, and the batch streams for stateful truncated
+//! BPTT (MODEL_SPEC.md, "Training objective"; MIDI_TOKENS.md S1 and "Augmentation").
 
-use crate::audio::{collect_audio_files, load_wav_at};
-use crate::codec::encode_all;
-use anyhow::{bail, Result};
+use crate::audio::{collect_audio_files, collect_files, load_wav_at};
+use crate::codec::{encode_all, Codec};
+use crate::midi;
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-/// One audio file as mu-law tokens.
+/// One music file as tokens.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Track {
     /// The file's path, for messages.
     pub name: String,
-    pub tokens: Vec<u8>,
+    pub tokens: Vec<u32>,
+}
+
+/// MIDI files larger than this are refused before they are read: the chorales are a few
+/// KB, and a performance of hours is under a few MB.
+const MAX_MIDI_BYTES: u64 = 64 << 20;
+
+/// Expands the command line's paths into sorted music files of one codec: files are
+/// taken as given (the extension names the codec; an unknown one is read as audio, so the
+/// loader says what is wrong), folders are searched for .wav and .mid/.midi files. Audio
+/// and MIDI together are refused: one model reads one kind of token.
+pub fn collect_music_files(paths: &[PathBuf]) -> Result<(Codec, Vec<PathBuf>)> {
+    let known = |p: &Path| Codec::of_file(p).is_some();
+    let files = collect_files(
+        paths,
+        &known,
+        "no audio or MIDI files or folders given",
+        ".wav files (nor .mid files)",
+    )?;
+    let codec_of = |p: &PathBuf| Codec::of_file(p).unwrap_or(Codec::MuLaw256);
+    let codec = codec_of(&files[0]);
+    if let Some(other) = files.iter().find(|p| codec_of(p) != codec) {
+        bail!(
+            "the data mix audio and MIDI ({} and {}): a model reads one kind of token, so \
+             train on audio or on MIDI files, not both",
+            files[0].display(),
+            other.display()
+        );
+    }
+    Ok((codec, files))
+}
+
+/// A MIDI file as perf388 tokens, preceded by the start marker TS100 (MIDI_TOKENS.md S1).
+pub fn load_midi_track(path: &Path) -> Result<Track> {
+    let name = path.display().to_string();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("{name}: cannot read"))?
+        .len();
+    if size > MAX_MIDI_BYTES {
+        bail!("{name}: {size} bytes is too large for a MIDI file (at most {MAX_MIDI_BYTES})");
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("{name}: cannot read"))?;
+    let mut tokens = vec![midi::START];
+    tokens.extend(midi::encode_file(&bytes, &name)?);
+    Ok(Track { name, tokens })
 }
 
 /// The loaded corpus, split by file into training and validation tracks.
@@ -38,17 +84,48 @@ impl Corpus {
     /// gives the same split. With a single file, the last `valid_fraction` of its
     /// tokens is held out instead. `valid_fraction = 0` gives no validation data.
     pub fn load(paths: &[PathBuf], sample_rate: u32, valid_fraction: f64) -> Result<Corpus> {
+        Self::load_files(
+            Codec::MuLaw256,
+            collect_audio_files(paths)?,
+            sample_rate,
+            valid_fraction,
+        )
+    }
+
+    /// Like [`Corpus::load`] for audio or MIDI: the codec follows from the files
+    /// ([`collect_music_files`]); `sample_rate` matters only for audio.
+    pub fn load_music(
+        paths: &[PathBuf],
+        sample_rate: u32,
+        valid_fraction: f64,
+    ) -> Result<(Codec, Corpus)> {
+        let (codec, files) = collect_music_files(paths)?;
+        Ok((
+            codec,
+            Self::load_files(codec, files, sample_rate, valid_fraction)?,
+        ))
+    }
+
+    fn load_files(
+        codec: Codec,
+        files: Vec<PathBuf>,
+        sample_rate: u32,
+        valid_fraction: f64,
+    ) -> Result<Corpus> {
         if sample_rate == 0 {
             bail!("sample rate must be positive, got 0 Hz");
         }
         if !(0.0..1.0).contains(&valid_fraction) {
             bail!("validation fraction must be in [0, 1), got {valid_fraction}");
         }
-        let files = collect_audio_files(paths)?;
         let mut loaded = Vec::new();
         let mut skipped = Vec::new();
         for path in files {
-            match load_track(&path, sample_rate) {
+            let track = match codec {
+                Codec::MuLaw256 => load_track(&path, sample_rate),
+                Codec::Perf388 => load_midi_track(&path),
+            };
+            match track {
                 Ok(track) => loaded.push(track),
                 Err(e) => {
                     let reason = format!("{e:#}");
@@ -60,8 +137,13 @@ impl Corpus {
         if loaded.is_empty() {
             let reasons: Vec<&str> = skipped.iter().map(|(_, r)| r.as_str()).collect();
             bail!(
-                "none of the {} audio files could be loaded:\n  {}",
+                "none of the {} {} files could be loaded:\n  {}",
                 skipped.len(),
+                if codec == Codec::Perf388 {
+                    "MIDI"
+                } else {
+                    "audio"
+                },
                 reasons.join("\n  ")
             );
         }
@@ -138,13 +220,25 @@ pub struct Batch {
 #[derive(Clone, Debug)]
 pub struct Streams {
     /// All tracks, concatenated.
-    tokens: Vec<u8>,
+    tokens: Vec<u32>,
     tbptt: usize,
     /// Per stream: the pieces `[start, end)` of files inside its span that hold at
-    /// least one window, in order.
-    segments: Vec<Vec<(usize, usize)>>,
+    /// least one window, in order, with the index of their file.
+    segments: Vec<Vec<(usize, usize, usize)>>,
     /// Per stream: (segment index, start of the next window).
     cursor: Vec<(usize, usize)>,
+    /// Per stream: completed passes over its span (transposition draws depend on it).
+    passes: Vec<u64>,
+    /// Transposition augmentation, when on.
+    transpose: Option<Transpose>,
+}
+
+/// Per-piece pitch shifts of perf388 tracks (MIDI_TOKENS.md, "Augmentation").
+#[derive(Clone, Debug)]
+struct Transpose {
+    seed: u64,
+    /// Per file: the shifts in [-N, N] that keep all its pitches in 0..127.
+    shifts: Vec<Vec<i32>>,
 }
 
 impl Streams {
@@ -180,10 +274,11 @@ impl Streams {
         let mut segments = Vec::with_capacity(batch);
         for b in 0..batch {
             let (lo, hi) = (b * span, (b + 1) * span);
-            let segs: Vec<(usize, usize)> = bounds
+            let segs: Vec<(usize, usize, usize)> = bounds
                 .iter()
-                .map(|&(s, e)| (s.max(lo), e.min(hi)))
-                .filter(|&(s, e)| e >= s + window)
+                .enumerate()
+                .map(|(f, &(s, e))| (s.max(lo), e.min(hi), f))
+                .filter(|&(s, e, _)| e >= s + window)
                 .collect();
             if segs.is_empty() {
                 bail!(
@@ -203,9 +298,36 @@ impl Streams {
         Ok(Streams {
             tokens,
             tbptt,
+            passes: vec![0; batch],
             segments,
             cursor,
+            transpose: None,
         })
+    }
+
+    /// Transposes each piece of a perf388 track by a shift drawn per (stream, piece, pass)
+    /// from the shifts in [-max, max] that keep every pitch of its file in 0..127, so a
+    /// run sees its pieces in up to 2 max + 1 keys. The draws depend only on `seed` and
+    /// the position, so a resumed run repeats them.
+    pub fn with_transposition(mut self, tracks: &[Track], max: u32, seed: u64) -> Streams {
+        if max > 0 {
+            let n = max.min(127) as i32;
+            let shifts = tracks
+                .iter()
+                .map(|t| midi::valid_shifts(&t.tokens, n))
+                .collect();
+            self.transpose = Some(Transpose { seed, shifts });
+        }
+        self
+    }
+
+    /// After a resume at optimiser step `step`: each stream has made `step` windows, so
+    /// its pass count follows from the windows in its span.
+    pub fn set_step(&mut self, step: u64) {
+        for (b, segs) in self.segments.iter().enumerate() {
+            let cycle: usize = segs.iter().map(|&(s, e, _)| (e - s - 1) / self.tbptt).sum();
+            self.passes[b] = step / cycle.max(1) as u64;
+        }
     }
 
     /// Number of streams B.
@@ -223,16 +345,25 @@ impl Streams {
         let window = self.tbptt + 1;
         let mut tokens = Vec::with_capacity(self.batch() * window);
         let mut reset = Vec::with_capacity(self.batch());
-        for (segs, cur) in self.segments.iter().zip(self.cursor.iter_mut()) {
-            let (si, pos) = *cur;
+        for b in 0..self.batch() {
+            let segs = &self.segments[b];
+            let (si, pos) = self.cursor[b];
             // A window at the start of a piece follows a jump (or is the first one).
             reset.push(pos == segs[si].0);
-            tokens.extend(self.tokens[pos..pos + window].iter().map(|&t| t as u32));
+            let first = tokens.len();
+            tokens.extend_from_slice(&self.tokens[pos..pos + window]);
+            if let Some(t) = &self.transpose {
+                let k = t.draw(b, si, segs[si].2, self.passes[b]);
+                midi::transpose(&mut tokens[first..], k);
+            }
             let next = pos + self.tbptt;
-            *cur = if next + window <= segs[si].1 {
+            self.cursor[b] = if next + window <= segs[si].1 {
                 (si, next)
             } else {
                 let si = (si + 1) % segs.len();
+                if si == 0 {
+                    self.passes[b] += 1;
+                }
                 (si, segs[si].0)
             };
         }
@@ -260,7 +391,7 @@ impl Streams {
             let t = self.tbptt;
             let found = usize::try_from(p).ok().and_then(|p| {
                 segs.iter()
-                    .position(|&(s, e)| p >= s && p < e && e - p > t && (p - s) % t == 0)
+                    .position(|&(s, e, _)| p >= s && p < e && e - p > t && (p - s) % t == 0)
                     .map(|si| (si, p))
             });
             match found {
@@ -282,12 +413,35 @@ impl Streams {
             .iter()
             .map(|segs| {
                 segs.iter()
-                    .map(|&(s, e)| (e - s - 1) / self.tbptt)
+                    .map(|&(s, e, _)| (e - s - 1) / self.tbptt)
                     .sum::<usize>()
             })
             .max()
             .unwrap_or(0)
     }
+}
+
+impl Transpose {
+    /// The shift of stream `b`'s piece `si` (of file `file`) on pass `pass`: a
+    /// SplitMix64 hash of the seed and the position, mapped onto the file's valid shifts.
+    fn draw(&self, b: usize, si: usize, file: usize, pass: u64) -> i32 {
+        let shifts = &self.shifts[file];
+        if shifts.is_empty() {
+            return 0;
+        }
+        let mut x = self.seed;
+        for v in [b as u64, si as u64, pass] {
+            x = splitmix64(x ^ v.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        }
+        shifts[(x % shifts.len() as u64) as usize]
+    }
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -297,7 +451,7 @@ mod tests {
     fn track(name: &str, len: usize, base: usize) -> Track {
         Track {
             name: name.to_string(),
-            tokens: (0..len).map(|i| ((base + i) % 256) as u8).collect(),
+            tokens: (0..len).map(|i| ((base + i) % 256) as u32).collect(),
         }
     }
 

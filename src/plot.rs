@@ -13,7 +13,8 @@ pub const PLOT_FILE: &str = "training.png";
 const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 const FONT_NAME: &str = "gruwave-sans";
 
-fn font() -> Result<&'static str> {
+/// Registers the bundled font once; its name for plotters' text styles.
+pub(crate) fn font() -> Result<&'static str> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT_NAME, FontStyle::Normal, FONT).is_ok());
     if !ok {

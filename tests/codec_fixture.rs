@@ -28,8 +28,8 @@ fn decode_matches_f64_reference() {
     let all = fx.i64("all_codes");
     let want = fx.f64("decoded.f64");
     let want_f32 = fx.f32("decoded");
-    let codes: Vec<u8> = all.iter().map(|&c| c as u8).collect();
-    assert_eq!(codes, (0..=255u8).collect::<Vec<_>>());
+    let codes: Vec<u32> = all.iter().map(|&c| c as u32).collect();
+    assert_eq!(codes, (0..=255u32).collect::<Vec<_>>());
     let ours = decode_all(&codes);
     for (i, &x) in ours.iter().enumerate() {
         let err = (x as f64 - want[i]).abs();

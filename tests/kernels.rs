@@ -218,6 +218,7 @@ use gruwave::kernels::ops::step_backward::{StepBackwardBufs, StepBackwardParams}
 use gruwave::kernels::ops::{word, WgslParams};
 use gruwave::kernels::StepKernel;
 use gruwave::reference as twin;
+use gruwave::sample::{NoteState, NOTE_WORDS};
 
 /// Relative error allowed between an f32 op and its f64 twin on the same f32 inputs.
 const TWIN_TOL: f64 = 1e-5;
@@ -705,7 +706,7 @@ fn sample_ops_match_their_twins() {
         for (s, h, v, units, sb, lanes) in [
             (1, 1, 2, 1, 1, 1),
             (5, 7, 10, 4, 4, 32),
-            (3, 33, 300, 32, 2, 64),
+            (3, 33, 388, 32, 2, 64),
             (6, 20, 5, 8, 3, 2),
         ] {
             for inp in [0, h] {
@@ -715,12 +716,21 @@ fn sample_ops_match_their_twins() {
                 let h_in = Arr::random(&mut rng, 2 * s * h, -1.0, 1.0);
                 let mut hb = Arr::random(&mut rng, 2 * s * h, -1.0, 1.0);
                 let mut logits = Arr::random(&mut rng, s * v, -3.0, 3.0);
+                let start: Vec<u32> = (0..3 * s).map(|_| rng.below(388)).collect();
+                let mut notes = Toks::new(
+                    (0..s)
+                        .flat_map(|st| NoteState::after(&start[..st + s]).words())
+                        .collect(),
+                );
                 let ctl = Controls {
                     seed_lo: 7,
                     seed_hi: 1,
                     base_step: 5,
                     top_k: (v / 2) as u32,
                     temperature: 0.9,
+                    // A perf388 vocabulary draws under the note rules, some notes sounding.
+                    note_rules: (v == 388) as u32,
+                    max_hold: 40,
                 };
                 let (gpu, _) = gpu();
                 let ctl_buf = gpu.storage_from("controls", std::slice::from_ref(&ctl));
@@ -739,6 +749,7 @@ fn sample_ops_match_their_twins() {
                         h: &mut hb.host,
                         ctl: &ctl,
                         logits: &mut logits.host,
+                        notes: &mut notes.host,
                     };
                     if fused {
                         twin::sample_cell_draw(&cell, &mut tb)
@@ -754,6 +765,7 @@ fn sample_ops_match_their_twins() {
                     h: hb.bind(&mut pb),
                     ctl: buf(&mut pb, &ctl_buf),
                     logits: logits.bind(&mut pb),
+                    notes: buf(&mut pb, &notes.buf),
                 };
                 if fused {
                     k.record_sample_cell_draw(&mut pb, &cell, &bufs)
@@ -774,6 +786,7 @@ fn sample_ops_match_their_twins() {
                         h: &mut hb.host,
                         ctl: &ctl,
                         logits: &mut logits.host,
+                        notes: &mut notes.host,
                     };
                     twin::sample_logits(&lp, &mut tb);
                 }
@@ -785,6 +798,7 @@ fn sample_ops_match_their_twins() {
                     h: hb.bind(&mut pb),
                     ctl: buf(&mut pb, &ctl_buf),
                     logits: logits.bind(&mut pb),
+                    notes: buf(&mut pb, &notes.buf),
                 };
                 k.record_sample_logits(&mut pb, &lp, &bufs);
                 k.record_sample_draw(&mut pb, &draw, s, &bufs);
@@ -794,6 +808,8 @@ fn sample_ops_match_their_twins() {
                 // move the pick across a bin edge.
                 logits.host = logits.got();
                 let got = hist.got();
+                let notes_before = notes.host.clone();
+                let mut all_compared = true;
                 let mut tb = twin::SampleBufs {
                     w: &w.host,
                     hist: &mut hist.host,
@@ -801,18 +817,31 @@ fn sample_ops_match_their_twins() {
                     h: &mut hb.host,
                     ctl: &ctl,
                     logits: &mut logits.host,
+                    notes: &mut notes.host,
                 };
                 twin::sample_draw(&draw, s, &mut tb);
                 for st in 0..s {
                     let u = gruwave::sample::uniform(1 << 32 | 7, st as u32, 7);
                     let row = &logits.host[st * v..][..v];
-                    if gruwave::sample::edge_distance(row, 0.9, v / 2, u) > 1e-4 {
+                    let state =
+                        NoteState::from_words(&notes_before[st * NOTE_WORDS..][..NOTE_WORDS]);
+                    let edge = if ctl.note_rules != 0 {
+                        gruwave::sample::edge_distance_with_rules(row, 0.9, v / 2, u, &state)
+                    } else {
+                        gruwave::sample::edge_distance(row, 0.9, v / 2, u)
+                    };
+                    if edge > 1e-4 {
                         assert_eq!(
                             got[2 * s + st],
                             hist.host[2 * s + st],
                             "sample_draw stream {st} {what}"
                         );
+                    } else {
+                        all_compared = false;
                     }
+                }
+                if all_compared {
+                    assert_eq!(notes.got(), notes.host, "sample_draw note state {what}");
                 }
             }
         }

@@ -23,7 +23,7 @@ fn tracks(lens: &[usize], seed: u64) -> Vec<Track> {
             tokens: (0..n)
                 .scan(128i32, |x, _| {
                     *x = (*x + rng.below(9) as i32 - 4).clamp(0, 255);
-                    Some(*x as u8)
+                    Some(*x as u32)
                 })
                 .collect(),
         })
@@ -40,6 +40,8 @@ fn run_config() -> RunConfig {
             ..Default::default()
         },
         seed: 7,
+        codec: gruwave::codec::Codec::MuLaw256,
+        transpose: 0,
         sample_rate: 16000,
         valid_fraction: 0.0,
         data: vec![],

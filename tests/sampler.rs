@@ -35,7 +35,7 @@ fn ref_step(layout: &ParamLayout, p: &[f64], tok: u32, state: &[f64]) -> (Vec<f6
 /// Generate on the GPU and replay each stream on the CPU with the same random numbers.
 /// Returns how many tokens were compared (a stream stops being compared once its random
 /// number lies within `margin` of a bin edge, where f32 rounding may legitimately differ).
-fn compare_with_reference(opts: SampleOptions, prime: &[u8], streams: usize, n: usize) -> usize {
+fn compare_with_reference(opts: SampleOptions, prime: &[u32], streams: usize, n: usize) -> usize {
     let (_, k) = gpu();
     compare_with_reference_tuned(opts, prime, streams, n, None, &k, (11, 9))
 }
@@ -44,7 +44,7 @@ fn compare_with_reference(opts: SampleOptions, prime: &[u8], streams: usize, n: 
 /// hidden size) of a two-layer model.
 fn compare_with_reference_tuned(
     opts: SampleOptions,
-    prime: &[u8],
+    prime: &[u32],
     streams: usize,
     n: usize,
     tuning: Option<Tuning>,
@@ -329,7 +329,7 @@ fn seeds_give_different_outputs_and_repeat_exactly() {
 fn priming_equals_the_training_forward() {
     let mut rng = TestRng(12);
     let (layout, p) = random_model(&mut rng, 11, 5, 9, 2);
-    let prime: Vec<u8> = (0..150).map(|_| rng.below(11) as u8).collect();
+    let prime: Vec<u32> = (0..150).map(|_| rng.below(11) as u32).collect();
     let (gpu, k) = gpu();
     let mut s = Sampler::new(&gpu, &k, &layout, &p, 3).unwrap();
     s.prime(&prime).unwrap();
@@ -461,4 +461,17 @@ fn autotune_keeps_the_fastest_and_leaves_the_state_as_new() {
     assert!(timed.iter().all(|(_, r)| *r > 0.0));
     tuned.prime(&[1, 2, 3]).unwrap();
     assert_eq!(tuned.generate(64, &opts, &mut |_| {}).unwrap(), want);
+}
+
+/// Vocabularies beyond 256 (u32 tokens): a V = 1000 model samples the reference's tokens.
+#[test]
+fn a_vocabulary_of_1000_samples_the_reference_tokens() {
+    let (_, k) = gpu();
+    let opts = SampleOptions {
+        temperature: 1.0,
+        top_k: 0,
+        seed: 17,
+    };
+    let n = compare_with_reference_tuned(opts, &[7, 999, 512], 3, 64, None, &k, (1000, 9));
+    assert!(n >= 150, "only {n} of 192 tokens compared");
 }

@@ -7,13 +7,14 @@ use crate::gpu::{Gpu, Program, ProgramBuilder};
 use crate::kernels::ops::adam::AdamParams;
 use crate::kernels::ops::embedding::{rows_by_token, EmbedParams};
 use crate::kernels::ops::reduce::NORM_PARTS;
-use crate::kernels::ops::sample::{CellParams, DrawParams, LogitParams, SampleBufs};
+use crate::kernels::ops::sample::{CellParams, DrawParams, LogitParams, SampleBufs, CONTROL_WORDS};
 use crate::kernels::ops::softmax_xent::XentParams;
 use crate::kernels::ops::step::{GruCellParams, StepParams};
 use crate::kernels::ops::step_backward::{StepBackwardBufs, StepBackwardParams};
 use crate::kernels::ops::{word, WgslParams};
 use crate::kernels::{Buf, Epilogue, Kernels, Mat, COLSUM_PARTS};
 use crate::model::{ParamLayout, Preset};
+use crate::sample::NOTE_WORDS;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -410,8 +411,9 @@ fn sample_op(rig: &mut Rig, k: &Kernels, p: &Preset, name: &str) -> Measure {
         hist: rig.buf(2 * s),
         h_in: rig.buf(s * h),
         h: rig.buf(2 * s * h),
-        ctl: rig.buf(8),
+        ctl: rig.buf(CONTROL_WORDS),
         logits: rig.buf(s * v),
+        notes: rig.buf(s * NOTE_WORDS),
     };
     let f = |n: usize| (n * 4) as f64;
     let draw = name == "sample_cell_draw";

@@ -9,7 +9,9 @@ mod sample;
 mod train;
 mod train_loop;
 
+use crate::codec::Codec;
 use crate::data::{Corpus, Track};
+use crate::midi;
 use crate::{Gpu, Kernels};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -105,51 +107,86 @@ pub(crate) fn bundled_corpus() -> Result<(PathBuf, PathBuf)> {
     Ok((train, valid))
 }
 
-/// Audio loaded for a command, split into training and validation tracks.
-pub(crate) struct Audio {
+/// Music loaded for a command (audio or MIDI), split into training and validation tracks.
+pub(crate) struct Dataset {
+    pub codec: Codec,
     pub train: Vec<Track>,
     pub valid: Vec<Track>,
     /// Files that could not be loaded (each already reported with a warning).
     pub skipped: usize,
 }
 
-impl Audio {
+impl Dataset {
     /// Loads `data`; the validation tracks are `valid` when given, else `valid_fraction`
-    /// of `data` held out by file.
+    /// of `data` held out by file. The codec follows from the files.
     pub fn load(
         data: &[PathBuf],
         valid: &[PathBuf],
         sample_rate: u32,
         valid_fraction: f64,
-    ) -> Result<Audio> {
+    ) -> Result<Dataset> {
         if valid.is_empty() {
-            let c = Corpus::load(data, sample_rate, valid_fraction)?;
-            return Ok(Audio {
+            let (codec, c) = Corpus::load_music(data, sample_rate, valid_fraction)?;
+            return Ok(Dataset {
+                codec,
                 train: c.train,
                 valid: c.valid,
                 skipped: c.skipped.len(),
             });
         }
-        let t = Corpus::load(data, sample_rate, 0.0)?;
-        let v = Corpus::load(valid, sample_rate, 0.0).context("validation data")?;
-        Ok(Audio {
+        let (codec, t) = Corpus::load_music(data, sample_rate, 0.0)?;
+        let (vcodec, v) = Corpus::load_music(valid, sample_rate, 0.0).context("validation data")?;
+        anyhow::ensure!(
+            codec == vcodec,
+            "the training data are {} but the validation data are {}: give both as audio or \
+             both as MIDI",
+            kind(codec),
+            kind(vcodec)
+        );
+        Ok(Dataset {
+            codec,
             train: t.train,
             valid: v.train,
             skipped: t.skipped.len() + v.skipped.len(),
         })
     }
 
+    /// Refuses data of another codec than the model's, naming both.
+    pub fn check_codec(&self, model: Codec, what: &Path) -> Result<()> {
+        anyhow::ensure!(
+            self.codec == model,
+            "{} is a {} model ({}), but the data are {}",
+            what.display(),
+            kind(model),
+            model,
+            kind(self.codec)
+        );
+        Ok(())
+    }
+
     /// "12 files, 63.5 s" for a set of tracks.
-    pub fn describe(tracks: &[Track], sample_rate: u32) -> String {
-        let n: usize = tracks.iter().map(|t| t.tokens.len()).sum();
+    pub fn describe(&self, tracks: &[Track], sample_rate: u32) -> String {
+        let seconds = match self.codec {
+            Codec::MuLaw256 => {
+                tracks.iter().map(|t| t.tokens.len()).sum::<usize>() as f64 / sample_rate as f64
+            }
+            Codec::Perf388 => tracks.iter().map(|t| midi::seconds(&t.tokens)).sum(),
+        };
         // A single file split into train and valid appears in both; count names once.
         let mut names: Vec<&str> = tracks.iter().map(|t| t.name.as_str()).collect();
         names.dedup();
         format!(
-            "{} file{}, {:.1} s",
+            "{} file{}, {}",
             names.len(),
             if names.len() == 1 { "" } else { "s" },
-            n as f64 / sample_rate as f64
+            match self.codec {
+                Codec::MuLaw256 => format!("{seconds:.1} s"),
+                Codec::Perf388 => format!(
+                    "{} of music, {} events",
+                    human_duration(seconds),
+                    tracks.iter().map(|t| t.tokens.len()).sum::<usize>()
+                ),
+            }
         )
     }
 
@@ -162,6 +199,14 @@ impl Audio {
                 if self.skipped == 1 { "" } else { "s" }
             )
         })
+    }
+}
+
+/// "audio" or "MIDI".
+pub(crate) fn kind(codec: Codec) -> &'static str {
+    match codec {
+        Codec::MuLaw256 => "audio",
+        Codec::Perf388 => "MIDI",
     }
 }
 

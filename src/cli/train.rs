@@ -2,7 +2,8 @@
 //! resumed), checked and loaded before the GPU is opened; the loop is in `train_loop`.
 
 use super::train_loop::{print_outcome, run_loop, Outcome};
-use super::{Audio, EXIT_INTERRUPTED};
+use super::{Dataset, EXIT_INTERRUPTED};
+use crate::codec::Codec;
 use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE, PRESETS};
 use crate::plot::PLOT_FILE;
 use crate::train::metrics::{read_metrics, METRICS_FILE};
@@ -19,6 +20,8 @@ const DEFAULT_STEPS: u64 = 2000;
 const DEFAULT_VALID_EVERY: u64 = 200;
 const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 const DEFAULT_VALID_FRACTION: f64 = 0.1;
+/// Transposition of MIDI training pieces, in semitones (MIDI_TOKENS.md: 5 for the chorales).
+const DEFAULT_TRANSPOSE: u32 = 5;
 
 #[derive(clap::Args, Debug, Default, Clone)]
 #[command(after_help = "Examples:\n  \
@@ -38,8 +41,8 @@ pub struct TrainArgs {
     /// Validation WAV files or folders (repeat the flag for several) [default: hold out --valid-fraction of DATA, by file]
     #[arg(long, value_name = "PATH")]
     pub valid: Vec<PathBuf>,
-    /// Model and batch preset: tiny, small, base or large (see MODEL_SPEC.md) [default: base; tiny on a software adapter]
-    #[arg(long, value_parser = ["tiny", "small", "base", "large"])]
+    /// Model and batch preset: tiny, small, base or large for audio (MODEL_SPEC.md); midi-small or midi-base for MIDI [default: base, or midi-small for MIDI; tiny on a software adapter]
+    #[arg(long, value_parser = ["tiny", "small", "base", "large", "midi-small", "midi-base"])]
     pub config: Option<String>,
     /// Hidden units per GRU layer (overrides the preset)
     #[arg(long)]
@@ -68,7 +71,10 @@ pub struct TrainArgs {
     /// Clip the global gradient norm to this ("inf": no clipping) [default: 1]
     #[arg(long)]
     pub clip: Option<f64>,
-    /// Seed of the initial weights [default: 0]
+    /// MIDI: transpose each training piece by a random shift of up to N semitones that keeps its notes in range (0: off) [default: 5]
+    #[arg(long, value_name = "N")]
+    pub transpose: Option<u32>,
+    /// Seed of the initial weights (and of the transposition draws) [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
     /// Fraction of the files held out for validation when --valid is not given (of a single file: its tail) [default: 0.1]
@@ -100,7 +106,7 @@ pub struct TrainArgs {
 /// What `prepare` settles before the GPU is opened: bad input fails here, fast.
 pub(crate) struct Prepared {
     out: PathBuf,
-    audio: Audio,
+    audio: Dataset,
     start: Start,
 }
 
@@ -138,6 +144,7 @@ fn fixed_on_resume(a: &TrainArgs) -> Vec<&'static str> {
         ("--lr", a.lr.is_some()),
         ("--clip", a.clip.is_some()),
         ("--seed", a.seed.is_some()),
+        ("--transpose", a.transpose.is_some()),
         ("--valid-fraction", a.valid_fraction.is_some()),
         ("--sample-rate", a.sample_rate.is_some()),
         ("--init", a.init.is_some()),
@@ -197,7 +204,8 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
         } else {
             absolute(&args.valid)
         };
-        let audio = Audio::load(&data, &valid, run.sample_rate, run.valid_fraction)?;
+        let audio = Dataset::load(&data, &valid, run.sample_rate, run.valid_fraction)?;
+        audio.check_codec(run.codec, dir)?;
         let mut state = Box::new(state);
         state.run.data = data;
         state.run.valid_data = valid;
@@ -251,7 +259,10 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
     };
     let (data, valid) = (absolute(&data), absolute(&valid));
     let fraction = args.valid_fraction.unwrap_or(DEFAULT_VALID_FRACTION);
-    let audio = Audio::load(&data, &valid, sample_rate, fraction)?;
+    let audio = Dataset::load(&data, &valid, sample_rate, fraction)?;
+    if let (Some(c), Some(p)) = (&init, &args.init) {
+        audio.check_codec(c.codec, p)?;
+    }
     Ok(Prepared {
         out,
         audio,
@@ -269,12 +280,15 @@ fn fresh_run(
     args: &TrainArgs,
     gpu: &Gpu,
     init: Option<&Checkpoint>,
+    codec: Codec,
     sample_rate: u32,
     data: Vec<PathBuf>,
     valid_data: Vec<PathBuf>,
 ) -> Result<RunConfig> {
+    let midi = codec == Codec::Perf388;
     let preset = match &args.config {
         Some(name) => Preset::by_name(name)?,
+        None if midi => Preset::by_name("midi-small")?,
         None if gpu.is_software() => {
             eprintln!(
                 "note: {} is a software adapter, so the model defaults to --config tiny \
@@ -285,6 +299,22 @@ fn fresh_run(
         }
         None => Preset::by_name("base")?,
     };
+    if preset.model.vocab != codec.vocab() {
+        bail!(
+            "--config {} is a preset for {} data, but the data are {}",
+            preset.name,
+            super::kind(if midi {
+                Codec::MuLaw256
+            } else {
+                Codec::Perf388
+            }),
+            super::kind(codec)
+        );
+    }
+    ensure!(
+        args.transpose.is_none() || midi,
+        "--transpose applies to MIDI data only"
+    );
     let mut model = preset.model;
     model.hidden = args.hidden.unwrap_or(model.hidden);
     model.layers = args.layers.unwrap_or(model.layers);
@@ -314,6 +344,12 @@ fn fresh_run(
         tbptt: args.tbptt.unwrap_or(preset.tbptt),
         opts,
         seed: args.seed.unwrap_or(0),
+        codec,
+        transpose: if midi {
+            args.transpose.unwrap_or(DEFAULT_TRANSPOSE)
+        } else {
+            0
+        },
         sample_rate,
         valid_fraction: args.valid_fraction.unwrap_or(DEFAULT_VALID_FRACTION),
         data,
@@ -375,7 +411,15 @@ pub(crate) fn train(
             if args.force {
                 clear_run(&out)?;
             }
-            let run = fresh_run(args, gpu, init.as_ref(), sample_rate, data, valid)?;
+            let run = fresh_run(
+                args,
+                gpu,
+                init.as_ref(),
+                audio.codec,
+                sample_rate,
+                data,
+                valid,
+            )?;
             let params = init.map(|c| c.params);
             let s = Session::start(gpu, kernels, run, &audio.train, &audio.valid, params)?;
             (s, Vec::new())

@@ -2,7 +2,8 @@
 //! validation, checkpoints with metrics, plot and generated previews, and Ctrl-C.
 
 use super::train::model_name;
-use super::{human_duration, Audio, EXIT_INTERRUPTED};
+use super::{human_duration, Dataset, EXIT_INTERRUPTED};
+use crate::codec::Codec;
 use crate::plot::{plot_metrics, PLOT_FILE};
 use crate::train::metrics::{write_metrics, MetricsRow, METRICS_FILE};
 use crate::train::preview::{preview_name, write_preview};
@@ -156,7 +157,7 @@ pub(crate) fn run_loop(
     mut session: Session,
     mut rows: Vec<MetricsRow>,
     out: PathBuf,
-    audio: &Audio,
+    audio: &Dataset,
     minutes: Option<f64>,
     gpu: &Arc<Gpu>,
     kernels: &Arc<Kernels>,
@@ -186,11 +187,11 @@ pub(crate) fn run_loop(
         run.batch,
         run.tbptt,
         run.opts.lr,
-        Audio::describe(&audio.train, run.sample_rate),
+        audio.describe(&audio.train, run.sample_rate),
         if audio.valid.is_empty() {
             "nothing (no validation data)".to_string()
         } else {
-            Audio::describe(&audio.valid, run.sample_rate)
+            audio.describe(&audio.valid, run.sample_rate)
         }
     );
     let title = format!(
@@ -247,7 +248,8 @@ pub(crate) fn run_loop(
         progress.bar.set_message("saving a checkpoint");
         let state = session.save(&out, elapsed(session))?;
         write_curves(rows)?;
-        if with_preview && sample_seconds > 0.0 {
+        // TODO(midi preview)
+        if with_preview && sample_seconds > 0.0 && run.codec == Codec::MuLaw256 {
             let path = out.join(preview_name(state.step));
             let total = (sample_seconds * run.sample_rate as f64).round() as usize;
             write_preview(

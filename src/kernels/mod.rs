@@ -142,9 +142,9 @@ use Access::{Read as R, ReadWrite as W};
 /// The sampler's kernels bind the same six buffers (weights, token history, state read,
 /// state written, controls, logits), each read-only where the kernel only reads it.
 const SAMPLE_CELL: [Access; 4] = [R, R, R, W];
-const SAMPLE_CELL_DRAW: [Access; 6] = [R, W, R, W, R, R];
+const SAMPLE_CELL_DRAW: [Access; 7] = [R, W, R, W, R, R, W];
 const SAMPLE_LOGITS: [Access; 6] = [R, R, R, R, R, W];
-const SAMPLE_DRAW: [Access; 6] = [R, W, R, R, R, R];
+const SAMPLE_DRAW: [Access; 7] = [R, W, R, R, R, R, W];
 /// W_hh, gates, hseq, dh_out; dgi, dgh, dhs.
 const STEP_BACKWARD: [Access; 7] = [R, R, R, R, W, W, W];
 

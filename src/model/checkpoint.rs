@@ -2,6 +2,7 @@
 //! so a model moves between gruwave and PyTorch in both directions.
 
 use super::{ModelConfig, ParamLayout};
+use crate::codec::Codec;
 use crate::fsutil::write_bytes_atomic;
 use anyhow::{bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
@@ -9,29 +10,48 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub const DEFAULT_SAMPLE_RATE: u32 = 16_000;
+/// The codec of a checkpoint without `codec` metadata.
 pub const CODEC: &str = "mulaw256";
 
-/// A loaded model: its shape, flat parameters in the layout, and its audio metadata.
+/// A loaded model: its shape, flat parameters in the layout, and its codec's metadata.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
     pub layout: ParamLayout,
     pub params: Vec<f32>,
+    /// The audio rate of a mu-law model (perf388 models have 100 steps per second and
+    /// keep the default here).
     pub sample_rate: u32,
-    pub codec: String,
+    pub codec: Codec,
 }
 
-/// Save parameters under their state_dict names, with hyper-parameters in the metadata.
+/// Save a mu-law audio model (see [`save_model_as`]).
 pub fn save_model(
     path: &Path,
     layout: &ParamLayout,
     params: &[f32],
     sample_rate: u32,
 ) -> Result<()> {
+    save_model_as(path, layout, params, Codec::MuLaw256, sample_rate)
+}
+
+/// Save parameters under their state_dict names, with hyper-parameters and the codec in
+/// the metadata (perf388: `steps_per_second` instead of a sample rate, MIDI_TOKENS.md).
+pub fn save_model_as(
+    path: &Path,
+    layout: &ParamLayout,
+    params: &[f32],
+    codec: Codec,
+    sample_rate: u32,
+) -> Result<()> {
     let c = layout.config;
+    let rate = match codec {
+        Codec::MuLaw256 => ("sample_rate", sample_rate.to_string()),
+        Codec::Perf388 => ("steps_per_second", "100".to_string()),
+    };
     let meta: HashMap<String, String> = [
         ("format", "gruwave-grulm-v1".to_string()),
-        ("sample_rate", sample_rate.to_string()),
-        ("codec", CODEC.to_string()),
+        rate,
+        ("codec", codec.name().to_string()),
         ("V", c.vocab.to_string()),
         ("E", c.embed.to_string()),
         ("H", c.hidden.to_string()),
@@ -188,12 +208,13 @@ pub fn parse_model(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             .with_context(|| format!("{p}: bad sample_rate metadata {s:?}"))?,
         None => DEFAULT_SAMPLE_RATE,
     };
-    let codec = meta
-        .get("codec")
-        .cloned()
-        .unwrap_or_else(|| CODEC.to_string());
-    if codec != CODEC {
-        bail!("{p}: codec '{codec}' is not supported (gruwave reads {CODEC})");
+    let codec = Codec::by_name(meta.get("codec").map_or(CODEC, |s| s.as_str()))
+        .with_context(|| format!("{p}: unknown codec"))?;
+    if codec == Codec::Perf388 && vocab != codec.vocab() {
+        bail!(
+            "{p}: a perf388 model must have a vocabulary of {}, but embedding.weight has {vocab} rows",
+            codec.vocab()
+        );
     }
     Ok(Checkpoint {
         layout,

@@ -20,11 +20,15 @@ pub struct Preset {
     pub tbptt: usize,
 }
 
-pub const PRESETS: [Preset; 4] = [
+/// Audio presets (MODEL_SPEC.md), then MIDI event presets (V = 388, perf388): events
+/// carry far more information than samples, so a chorale model fits in H = 256.
+pub const PRESETS: [Preset; 6] = [
     Preset::new("tiny", 256, 32, 64, 1, 8, 64),
     Preset::new("small", 256, 64, 256, 1, 32, 128),
     Preset::new("base", 256, 256, 512, 2, 64, 128),
     Preset::new("large", 256, 256, 1024, 3, 128, 256),
+    Preset::new("midi-small", 388, 64, 256, 1, 32, 128),
+    Preset::new("midi-base", 388, 128, 512, 2, 32, 128),
 ];
 
 impl Preset {

@@ -3,7 +3,7 @@
 use super::step::gru_unit;
 use crate::kernels::ops::sample::{CellParams, Controls, DrawParams, LogitParams};
 use crate::kernels::ops::us;
-use crate::sample::{draw, uniform};
+use crate::sample::{draw, draw_with_rules, uniform, NoteState, NOTE_WORDS};
 
 /// The buffers of the sampling ops, as `kernels::ops::sample::SampleBufs`.
 pub struct SampleBufs<'a> {
@@ -18,6 +18,8 @@ pub struct SampleBufs<'a> {
     pub ctl: &'a Controls,
     /// Logits `[S, V]`.
     pub logits: &'a mut [f64],
+    /// The note state of every stream, `[S, NOTE_WORDS]`.
+    pub notes: &'a mut [u32],
 }
 
 /// Σ_k Wᵀ[k, g*H + j]·x[k] for the three gates, Wᵀ `[K, 3H]` at `off`.
@@ -56,14 +58,17 @@ pub fn sample_cell(p: &CellParams, b: &mut SampleBufs) {
 }
 
 /// Layer 0 that first draws its input tokens from the logits (step `draw_step` of the
-/// block) into hist[tok_off ..], then runs `sample_cell`.
+/// block) into hist[tok_off ..], then runs `sample_cell`. It reads the note state but does
+/// not advance it (the sampler keeps note rules to the separate draw).
 pub fn sample_cell_draw(p: &CellParams, b: &mut SampleBufs) {
     let d = DrawParams {
         vocab: p.vocab,
         out_off: p.tok_off,
         step: p.draw_step,
     };
+    let notes = b.notes.to_vec();
     sample_draw(&d, us(p.streams), b);
+    b.notes.copy_from_slice(&notes);
     sample_cell(p, b);
 }
 
@@ -81,15 +86,25 @@ pub fn sample_logits(p: &LogitParams, b: &mut SampleBufs) {
 }
 
 /// hist[out_off + s] = the token drawn from stream s's logits with the controls' seed,
-/// temperature and top-k at step base_step + step (`crate::sample::draw`).
+/// temperature and top-k at step base_step + step (`crate::sample::draw`); under the note
+/// rules, `draw_with_rules` on the stream's note state, which the token then advances.
 pub fn sample_draw(p: &DrawParams, streams: usize, b: &mut SampleBufs) {
     let c = b.ctl;
     let seed = c.seed_lo as u64 | (c.seed_hi as u64) << 32;
-    let v = us(p.vocab);
+    let (v, temperature, top_k) = (us(p.vocab), c.temperature as f64, c.top_k as usize);
     for s in 0..streams {
         let u = uniform(seed, s as u32, c.base_step.wrapping_add(p.step));
         let logits = &b.logits[s * v..][..v];
-        let t = draw(logits, c.temperature as f64, c.top_k as usize, u);
+        let words = &mut b.notes[s * NOTE_WORDS..][..NOTE_WORDS];
+        let t = if c.note_rules != 0 {
+            let mut notes = NoteState::from_words(words);
+            let t = draw_with_rules(logits, temperature, top_k, u, &notes, c.max_hold);
+            notes.update(t);
+            words.copy_from_slice(&notes.words());
+            t
+        } else {
+            draw(logits, temperature, top_k, u)
+        };
         b.hist[us(p.out_off) + s] = t;
     }
 }

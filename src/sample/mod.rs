@@ -8,7 +8,10 @@
 
 mod draw;
 
-pub use draw::{draw, edge_distance, uniform, weights};
+pub use draw::{
+    draw, draw_with_rules, edge_distance, edge_distance_with_rules, uniform, weights, NoteState,
+    NOTE_WORDS,
+};
 
 use crate::gpu::{Gpu, KernelTime, Profiler, Program, ProgramBuilder};
 use crate::kernels::{Buf, Epilogue, Kernels, Mat};
@@ -20,8 +23,32 @@ use std::sync::Arc;
 pub const MAX_STREAMS: usize = 1024;
 /// The input of the first step when nothing primes the model: V/2, which for 256 mu-law
 /// codes is 128, silence.
+/// The largest vocabulary the sampler draws from (token ids are u32 throughout; the
+/// bound keeps the logits scratch and the draw's scan small).
+pub const MAX_VOCAB: usize = 65_536;
+
 pub fn start_token(vocab: usize) -> u32 {
     (vocab / 2) as u32
+}
+
+/// The draw's controls, as `Controls` in sample.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Controls {
+    seed_lo: u32,
+    seed_hi: u32,
+    base_step: u32,
+    top_k: u32,
+    temperature: f32,
+    note_rules: u32,
+    max_hold: u32,
+}
+
+/// Well-formed note sampling for perf388 models (see [`Sampler::set_note_rules`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoteRules {
+    /// Steps of 10 ms a note may sound before its NOTE_OFF is forced.
+    pub max_hold: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -203,6 +230,10 @@ pub struct Sampler {
     hist: wgpu::Buffer,
     carry: wgpu::Buffer,
     ctl: wgpu::Buffer,
+    /// perf388 note state per stream ([S, NOTE_WORDS]), read and updated by the draw.
+    notes: wgpu::Buffer,
+    /// The note rules in force, if any.
+    rules: Option<NoteRules>,
     gen: Program,
     staging: [wgpu::Buffer; 2],
     /// Tokens drawn so far per stream: the step counter of the random numbers.
@@ -240,8 +271,8 @@ impl Sampler {
         );
         let c = layout.config;
         ensure!(
-            c.vocab <= 256,
-            "the sampler makes 8-bit mu-law tokens, but this model has a vocabulary of {}",
+            c.vocab <= MAX_VOCAB,
+            "the sampler draws from vocabularies of up to {MAX_VOCAB} tokens, but this model has {}",
             c.vocab
         );
         let (v, h, nl) = (c.vocab, c.hidden, c.layers);
@@ -317,7 +348,8 @@ impl Sampler {
         ];
         let hist = gpu.storage("token history", ((block + 1) * streams * 4) as u64);
         let carry = gpu.storage("token carry", (streams * 4) as u64);
-        let ctl = gpu.storage("sampler controls", 32);
+        let ctl = gpu.storage("sampler controls", std::mem::size_of::<Controls>() as u64);
+        let notes = gpu.storage("note state", (streams * draw::NOTE_WORDS * 4) as u64);
         let scratch = gpu.storage("sampler logits", (streams * v * 4) as u64);
         let staging = [0, 1].map(|_| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -339,6 +371,8 @@ impl Sampler {
             hist,
             carry,
             ctl,
+            notes,
+            rules: None,
             gen: ProgramBuilder::new().build(gpu),
             staging,
             drawn: 0,
@@ -370,6 +404,7 @@ impl Sampler {
         let hb = [pb.buffer(&self.h[0]), pb.buffer(&self.h[1])];
         let ctl = pb.buffer(&self.ctl);
         let scratch = pb.buffer(&self.scratch);
+        let notes = pb.buffer(&self.notes);
         let (layers, wo, bo, table) = &self.offsets;
         let Tuning {
             cell_units: units,
@@ -417,7 +452,8 @@ impl Sampler {
                 // The layer's products for every stream (layer 0 reads its input part).
                 let flops = (2 * s * 3 * h * (inp + h)) as f64;
                 if fused_draw {
-                    pb.dispatch(&k.sample_cell_draw, &bufs, &p, grid);
+                    let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
+                    pb.dispatch(&k.sample_cell_draw, &with_notes, &p, grid);
                     pb.flops(flops);
                 } else if tiled_cell {
                     let p = [
@@ -460,9 +496,10 @@ impl Sampler {
                 pb.flops((2 * s * v * h) as f64);
                 if !fuse {
                     let p = [v, (step + 1) * s, step];
+                    let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
                     pb.dispatch(
                         &k.sample_draw,
-                        &bufs,
+                        &with_notes,
                         &p.map(|x| x as u32),
                         [s as u32, 1, 1],
                     );
@@ -476,9 +513,10 @@ impl Sampler {
                 bufs.swap(2, 3);
             }
             let p = [v, steps * s, steps - 1];
+            let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
             pb.dispatch(
                 &k.sample_draw,
-                &bufs,
+                &with_notes,
                 &p.map(|x| x as u32),
                 [s as u32, 1, 1],
             );
@@ -497,8 +535,10 @@ impl Sampler {
     }
 
     /// Change how the work is split over workgroups (all tunings give the same tokens).
-    pub fn set_tuning(&mut self, t: Tuning) -> Result<()> {
+    pub fn set_tuning(&mut self, mut t: Tuning) -> Result<()> {
         t.validate()?;
+        // The note state has one owner per stream only in the separate draw.
+        t.fused_draw &= self.rules.is_none();
         self.tuning = t;
         self.gen = self.record(self.block, true, self.streams, t);
         Ok(())
@@ -544,12 +584,13 @@ impl Sampler {
 
     /// Zero the state, set every stream's next input to `tokens`' last entry (`start_token`
     /// if empty), and restart the random-number step counter.
-    pub fn reset(&mut self, tokens: &[u8]) -> Result<()> {
+    pub fn reset(&mut self, tokens: &[u32]) -> Result<()> {
         let zeros = vec![0u8; self.h[0].size() as usize];
         self.gpu.queue.write_buffer(&self.h[0], 0, &zeros);
+        self.set_note_state(&NoteState::default());
         let last = tokens
             .last()
-            .map_or(start_token(self.layout.config.vocab), |&t| t as u32);
+            .map_or(start_token(self.layout.config.vocab), |&t| t);
         self.write_row0(&vec![last; self.streams])?;
         self.drawn = 0;
         Ok(())
@@ -569,7 +610,7 @@ impl Sampler {
     /// Run a token prefix through the network from a zero state, as a recording to be
     /// continued: afterwards every stream's state has consumed all but the last prefix
     /// token, which is the input of the first generated step.
-    pub fn prime(&mut self, tokens: &[u8]) -> Result<()> {
+    pub fn prime(&mut self, tokens: &[u32]) -> Result<()> {
         self.prime_with_progress(tokens, &mut |_| {})
     }
 
@@ -577,7 +618,7 @@ impl Sampler {
     /// queued ahead while the host waits for the one before).
     pub fn prime_with_progress(
         &mut self,
-        tokens: &[u8],
+        tokens: &[u32],
         progress: &mut dyn FnMut(usize),
     ) -> Result<()> {
         self.reset(&[])?;
@@ -596,7 +637,7 @@ impl Sampler {
             }
             let rows: Vec<u32> = chunk
                 .iter()
-                .flat_map(|&t| std::iter::repeat_n(t as u32, self.streams))
+                .flat_map(|&t| std::iter::repeat_n(t, self.streams))
                 .collect();
             self.write_row0(&rows)?;
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
@@ -607,7 +648,7 @@ impl Sampler {
                 progress(i * self.block);
             }
         }
-        self.write_row0(&vec![*tokens.last().unwrap() as u32; self.streams])?;
+        self.write_row0(&vec![*tokens.last().unwrap(); self.streams])?;
         if self.streams > 1 {
             let h = self.layout.config.hidden;
             let state = self.read_state()?;
@@ -649,16 +690,51 @@ impl Sampler {
     }
 
     fn write_controls(&self, opts: &SampleOptions) {
-        let ctl = [
-            opts.seed as u32,
-            (opts.seed >> 32) as u32,
-            self.drawn as u32,
-            opts.top_k as u32,
-            opts.temperature.to_bits(),
-        ];
+        let ctl = Controls {
+            seed_lo: opts.seed as u32,
+            seed_hi: (opts.seed >> 32) as u32,
+            base_step: self.drawn as u32,
+            top_k: opts.top_k as u32,
+            temperature: opts.temperature,
+            note_rules: u32::from(self.rules.is_some()),
+            max_hold: self.rules.map_or(0, |r| r.max_hold),
+        };
         self.gpu
             .queue
-            .write_buffer(&self.ctl, 0, bytemuck::cast_slice(&ctl));
+            .write_buffer(&self.ctl, 0, bytemuck::bytes_of(&ctl));
+    }
+
+    /// Turns the perf388 note rules on (or off with `None`): a NOTE_ON of a sounding pitch
+    /// and a NOTE_OFF of a silent one are never drawn, and a note held `max_hold` steps
+    /// gets its NOTE_OFF forced. The draw then runs in its own dispatch, where one
+    /// workgroup per stream owns the note state (the fused draw repeats it in many).
+    pub fn set_note_rules(&mut self, rules: Option<NoteRules>) -> Result<()> {
+        if let Some(r) = rules {
+            ensure!(
+                self.layout.config.vocab == crate::midi::VOCAB,
+                "note rules need a perf388 model (V = {}), but this one has V = {}",
+                crate::midi::VOCAB,
+                self.layout.config.vocab
+            );
+            ensure!(r.max_hold > 0, "the longest note must be at least one step");
+        }
+        self.rules = rules;
+        if rules.is_some() && self.tuning.fused_draw {
+            let t = Tuning {
+                fused_draw: false,
+                ..self.tuning
+            };
+            self.set_tuning(t)?;
+        }
+        Ok(())
+    }
+
+    /// Sets every stream's note state (after priming with a MIDI prefix).
+    pub fn set_note_state(&self, state: &NoteState) {
+        let words: Vec<u32> = (0..self.streams).flat_map(|_| state.words()).collect();
+        self.gpu
+            .queue
+            .write_buffer(&self.notes, 0, bytemuck::cast_slice(&words));
     }
 
     /// Generate `n` tokens per stream. `progress` gets the tokens done per stream so far.
@@ -667,19 +743,19 @@ impl Sampler {
         n: usize,
         opts: &SampleOptions,
         progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Vec<Vec<u32>>> {
         ensure!(
             opts.temperature >= 0.0 && opts.temperature.is_finite(),
             "temperature must be 0 or more"
         );
         let s = self.streams;
-        let mut out: Vec<Vec<u8>> = vec![Vec::with_capacity(n); s];
+        let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(n); s];
         let blocks = n.div_ceil(self.block);
         let bytes = (self.block * s * 4) as u64;
         let mut pending: Option<(usize, wgpu::SubmissionIndex)> = None;
         let mut collect = |sampler: &Self,
                            (slot, idx): (usize, wgpu::SubmissionIndex),
-                           out: &mut Vec<Vec<u8>>|
+                           out: &mut Vec<Vec<u32>>|
          -> Result<()> {
             let toks: Vec<u32> =
                 sampler
@@ -688,7 +764,7 @@ impl Sampler {
             for row in toks.chunks(s) {
                 for (stream, &t) in out.iter_mut().zip(row) {
                     if stream.len() < n {
-                        stream.push(t as u8);
+                        stream.push(t);
                     }
                 }
             }

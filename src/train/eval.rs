@@ -3,6 +3,7 @@
 //! validation during training, or a loaded model's).
 
 use super::Workspace;
+use crate::codec::Codec;
 use crate::data::{Batch, Track};
 use crate::gpu::Gpu;
 use crate::kernels::Kernels;
@@ -22,11 +23,17 @@ use std::sync::Arc;
 /// This differs from [`crate::data::Streams`] on purpose: training streams wrap around
 /// forever, while an evaluation must visit every window exactly once, so that the mean
 /// of the per-window means (each over T predictions) is the mean over the whole set.
+///
+/// perf388 scores every token of every file (MIDI_TOKENS.md S2): a file's last window
+/// may be short; it is padded, and only its real predictions are counted.
 #[derive(Clone, Debug)]
 pub struct EvalWindows {
-    tokens: Vec<u8>,
-    /// Start of every window in `tokens`, and whether it begins a file.
-    starts: Vec<(usize, bool)>,
+    tokens: Vec<u32>,
+    /// Tokens in the tracks (without padding).
+    total: usize,
+    /// Start of every window in `tokens`, whether it begins a file, and how many of its
+    /// T predictions are scored.
+    starts: Vec<(usize, bool, usize)>,
     batch: usize,
     tbptt: usize,
     /// Windows that every stream has.
@@ -36,17 +43,35 @@ pub struct EvalWindows {
 impl EvalWindows {
     /// Plans an evaluation of `tracks` with up to `batch` streams of windows of `tbptt`
     /// predictions. Fewer streams are used when there are fewer windows than `batch`.
-    pub fn new(tracks: &[Track], batch: usize, tbptt: usize) -> Result<EvalWindows> {
+    pub fn new(tracks: &[Track], batch: usize, tbptt: usize, codec: Codec) -> Result<EvalWindows> {
         if batch == 0 || tbptt == 0 {
             bail!("batch size and TBPTT length must be positive (got B = {batch}, T = {tbptt})");
         }
+        let tails = codec == Codec::Perf388;
         let mut tokens = Vec::new();
         let mut starts = Vec::new();
         for t in tracks {
             let base = tokens.len();
-            let n = t.tokens.len().saturating_sub(1) / tbptt;
-            starts.extend((0..n).map(|i| (base + i * tbptt, i == 0)));
+            let predictions = t.tokens.len().saturating_sub(1);
+            let n = if tails {
+                predictions.div_ceil(tbptt)
+            } else {
+                predictions / tbptt
+            };
+            starts.extend((0..n).map(|i| {
+                (
+                    base + i * tbptt,
+                    i == 0,
+                    (predictions - i * tbptt).min(tbptt),
+                )
+            }));
             tokens.extend_from_slice(&t.tokens);
+            // Padding for a short last window; never scored.
+            let pad = (n * tbptt + 1).saturating_sub(t.tokens.len());
+            tokens.extend(std::iter::repeat_n(
+                t.tokens.last().copied().unwrap_or(0),
+                pad,
+            ));
         }
         if starts.is_empty() {
             let total: usize = tracks.iter().map(|t| t.tokens.len()).sum();
@@ -61,6 +86,7 @@ impl EvalWindows {
         }
         let batch = batch.min(starts.len());
         Ok(EvalWindows {
+            total: tracks.iter().map(|t| t.tokens.len()).sum(),
             tokens,
             steps: starts.len() / batch,
             starts,
@@ -90,12 +116,24 @@ impl EvalWindows {
 
     /// Predictions that the evaluation scores.
     pub fn predictions(&self) -> usize {
-        self.starts.len() * self.tbptt
+        self.starts.iter().map(|s| s.2).sum()
+    }
+
+    /// Whether some window scores fewer than T predictions.
+    pub fn has_short(&self) -> bool {
+        self.starts.iter().any(|s| s.2 < self.tbptt)
+    }
+
+    /// Predictions scored per stream at `step` (the extra pass at `steps()`).
+    fn scored(&self, streams: usize, step: usize) -> Vec<usize> {
+        (0..streams)
+            .map(|b| self.starts[self.index(b, step)].2)
+            .collect()
     }
 
     /// Tokens in the tracks, for saying how much of them is covered.
     pub fn total_tokens(&self) -> usize {
-        self.tokens.len()
+        self.total
     }
 
     /// Index in `starts` of stream `b`'s window `step`.
@@ -108,9 +146,9 @@ impl EvalWindows {
         let mut tokens = Vec::with_capacity(streams * window);
         let mut reset = Vec::with_capacity(streams);
         for b in 0..streams {
-            let (start, new_file) = self.starts[self.index(b, step)];
+            let (start, new_file, _) = self.starts[self.index(b, step)];
             reset.push(new_file || step == 0);
-            tokens.extend(self.tokens[start..start + window].iter().map(|&t| t as u32));
+            tokens.extend_from_slice(&self.tokens[start..start + window]);
         }
         Batch { tokens, reset }
     }
@@ -177,47 +215,86 @@ impl Evaluator {
     /// number of passes done.
     pub fn mean_nats(&self, progress: &mut dyn FnMut(usize)) -> Result<f64> {
         let w = &self.windows;
-        let steps = w.steps();
+        let (steps, masked) = (w.steps(), w.has_short());
+        // Masked (short windows): nats summed per pass on the host; otherwise the mean of
+        // every pass, read back once at the end.
+        let mut nats = 0.0;
         for step in 0..steps {
-            let batch = w.batch_at(step);
-            self.ws.upload_tokens(&batch.tokens)?;
-            self.ws.reset_streams(&batch.reset);
-            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            self.ws.forward.encode(&mut enc, None);
-            enc.copy_buffer_to_buffer(&self.ws.stats, 0, &self.losses, (step * 4) as u64, 4);
-            self.gpu.queue.submit([enc.finish()]);
-            if (step + 1) % SYNC_EVERY == 0 {
+            self.pass(&self.ws, &w.batch_at(step), (!masked).then_some(step))?;
+            if masked {
+                nats += self.scored_nats(&self.ws, &w.scored(w.batch(), step))?;
+            } else if (step + 1) % SYNC_EVERY == 0 {
                 self.gpu.wait()?;
+            }
+            if (step + 1) % SYNC_EVERY == 0 {
                 progress(step + 1);
             }
         }
-        let losses: Vec<f32> = self.gpu.read(&self.losses, 0, steps)?;
-        // Each main pass scores B windows, the extra pass r windows, all of T predictions.
-        let mut sum = losses.iter().map(|&x| x as f64).sum::<f64>() * w.batch() as f64;
+        let mut mean_sum = if masked {
+            0.0
+        } else {
+            let losses: Vec<f32> = self.gpu.read(&self.losses, 0, steps)?;
+            losses.iter().map(|&x| x as f64).sum::<f64>() * w.batch() as f64
+        };
         if let Some(extra) = &self.extra_ws {
-            let r = w.extra();
-            // The extra windows continue streams 0..r: carry their state over, per layer.
-            let c = self.ws.layout.config;
-            let state = self.ws.read_state()?;
-            let carried: Vec<f32> = state
-                .chunks_exact(w.batch() * c.hidden)
-                .flat_map(|layer| layer[..r * c.hidden].iter().copied())
-                .collect();
-            extra.set_state(&carried)?;
-            let batch = w.extra_batch();
-            extra.upload_tokens(&batch.tokens)?;
-            extra.reset_streams(&batch.reset);
-            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            extra.forward.encode(&mut enc, None);
-            self.gpu.queue.submit([enc.finish()]);
-            sum += self.gpu.read::<f32>(&extra.stats, 0, 1)?[0] as f64 * r as f64;
+            self.carry_state(extra)?;
+            self.pass(extra, &w.extra_batch(), None)?;
+            if masked {
+                nats += self.scored_nats(extra, &w.scored(w.extra(), steps))?;
+            } else {
+                mean_sum += self.gpu.read::<f32>(&extra.stats, 0, 1)?[0] as f64 * w.extra() as f64;
+            }
         }
         progress(self.passes());
-        let mean = sum / (steps * w.batch() + w.extra()) as f64;
+        // Each main pass scores B windows, the extra pass r windows, all of T predictions.
+        let mean = if masked {
+            nats / w.predictions() as f64
+        } else {
+            mean_sum / (steps * w.batch() + w.extra()) as f64
+        };
         if !mean.is_finite() {
             bail!("evaluation gave a non-finite loss ({mean})");
         }
         Ok(mean)
+    }
+
+    /// One forward pass of `ws` over `batch`; its mean loss goes to slot `keep`, if given.
+    fn pass(&self, ws: &Workspace, batch: &Batch, keep: Option<usize>) -> Result<()> {
+        ws.upload_tokens(&batch.tokens)?;
+        ws.reset_streams(&batch.reset);
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        ws.forward.encode(&mut enc, None);
+        if let Some(step) = keep {
+            enc.copy_buffer_to_buffer(&ws.stats, 0, &self.losses, (step * 4) as u64, 4);
+        }
+        self.gpu.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    /// The extra windows continue streams 0..r: carry their state over, per layer.
+    fn carry_state(&self, extra: &Workspace) -> Result<()> {
+        let (r, batch) = (self.windows.extra(), self.windows.batch());
+        let h = self.ws.layout.config.hidden;
+        let state = self.ws.read_state()?;
+        let carried: Vec<f32> = state
+            .chunks_exact(batch * h)
+            .flat_map(|layer| layer[..r * h].iter().copied())
+            .collect();
+        extra.set_state(&carried)
+    }
+
+    /// Nats of the scored predictions of the last pass of `ws`: the first `scored[b]`
+    /// positions of stream b (losses are time-major, row t*B + b).
+    fn scored_nats(&self, ws: &Workspace, scored: &[usize]) -> Result<f64> {
+        let streams = scored.len();
+        let losses: Vec<f32> = self
+            .gpu
+            .read(&ws.losses, 0, streams * self.windows.tbptt())?;
+        let mut sum = 0.0;
+        for (b, &n) in scored.iter().enumerate() {
+            sum += (0..n).map(|t| losses[t * streams + b] as f64).sum::<f64>();
+        }
+        Ok(sum)
     }
 }
 
@@ -229,7 +306,7 @@ mod tests {
         Track {
             name: format!("f{base}"),
             tokens: (0..len)
-                .map(|i| ((base as usize + i) % 256) as u8)
+                .map(|i| ((base as usize + i) % 256) as u32)
                 .collect(),
         }
     }
@@ -238,7 +315,7 @@ mod tests {
     fn every_window_is_visited_once_with_resets_at_file_and_run_starts() {
         // Files of 30 and 21 tokens, T = 4: 7 + 5 = 12 windows; B = 5 -> 2 windows per
         // stream, and a third for streams 0 and 1.
-        let w = EvalWindows::new(&[track(30, 0), track(21, 100)], 5, 4).unwrap();
+        let w = EvalWindows::new(&[track(30, 0), track(21, 100)], 5, 4, Codec::MuLaw256).unwrap();
         assert_eq!((w.batch(), w.steps(), w.extra()), (5, 2, 2));
         assert_eq!(w.predictions(), 48);
         let mut firsts = Vec::new();
@@ -277,9 +354,9 @@ mod tests {
 
     #[test]
     fn fewer_windows_than_streams_shrinks_the_batch_and_too_short_is_an_error() {
-        let w = EvalWindows::new(&[track(9, 0)], 8, 4).unwrap();
+        let w = EvalWindows::new(&[track(9, 0)], 8, 4, Codec::MuLaw256).unwrap();
         assert_eq!((w.batch(), w.steps(), w.extra()), (2, 1, 0));
-        let e = EvalWindows::new(&[track(4, 0)], 8, 4).unwrap_err();
+        let e = EvalWindows::new(&[track(4, 0)], 8, 4, Codec::MuLaw256).unwrap_err();
         assert!(format!("{e}").contains("shorter than one window"), "{e}");
     }
 }

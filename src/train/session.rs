@@ -3,14 +3,16 @@
 //! uninterrupted run.
 
 use super::eval::{EvalWindows, Evaluator};
+pub use super::run_config::RunConfig;
 use super::state::TrainerState;
-use super::{StepStats, TrainOptions, Trainer};
+use super::{StepStats, Trainer};
+use crate::codec::Codec;
 use crate::data::{Streams, Track};
 use crate::gpu::Gpu;
 use crate::kernels::Kernels;
-use crate::model::{init_params, save_model, ModelConfig, ParamLayout};
+use crate::model::{init_params, save_model_as, ParamLayout};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -20,33 +22,9 @@ pub const STATE_FILE: &str = "trainer_state.safetensors";
 /// and wide batches amortise the per-dispatch cost of the recurrent steps.
 const MIN_VALID_BATCH: usize = 128;
 
-/// The settings of a run; saved with the trainer state so `--resume` needs none of them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunConfig {
-    pub model: ModelConfig,
-    pub batch: usize,
-    pub tbptt: usize,
-    pub opts: TrainOptions,
-    /// Seeds the initial weights. Training itself draws no random numbers (the data order
-    /// is fixed by the streams), so the seed is the whole RNG state.
-    pub seed: u64,
-    pub sample_rate: u32,
-    pub valid_fraction: f64,
-    /// Training audio (files or folders) as given.
-    pub data: Vec<PathBuf>,
-    /// Validation audio; empty means "hold out `valid_fraction` of `data`".
-    pub valid_data: Vec<PathBuf>,
-    /// Total optimiser steps of the run, counting steps before a resume.
-    pub steps: Option<u64>,
-    /// Validate every this many steps (and at the end); 0 means only at the end.
-    pub valid_every: u64,
-    /// Save a checkpoint every this many steps (and at the end); 0 means only at the end.
-    pub checkpoint_every: u64,
-    /// Seconds of audio generated at each checkpoint; 0 for none.
-    pub sample_seconds: f64,
-}
-
 /// 64-bit FNV-1a over every track's length and tokens: the identity of the training data.
+/// Tokens under 256 count as one byte, so mu-law runs keep the fingerprint they had when
+/// tokens were bytes.
 pub fn fingerprint(tracks: &[Track]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -57,7 +35,12 @@ pub fn fingerprint(tracks: &[Track]) -> u64 {
     };
     for t in tracks {
         eat(&(t.tokens.len() as u64).to_le_bytes());
-        eat(&t.tokens);
+        for &x in &t.tokens {
+            match u8::try_from(x) {
+                Ok(b) => eat(&[b]),
+                Err(_) => eat(&x.to_le_bytes()),
+            }
+        }
     }
     h
 }
@@ -84,7 +67,7 @@ impl Session {
     ) -> Result<Session> {
         let layout = ParamLayout::new(&run.model);
         let params = init.unwrap_or_else(|| init_params(&layout, run.seed));
-        let streams = Streams::new(train, run.batch, run.tbptt)?;
+        let streams = Self::streams(&run, train)?;
         Self::build(gpu, kernels, run, streams, train, valid, &params, 0.0)
     }
 
@@ -104,8 +87,9 @@ impl Session {
             );
         }
         let run = state.run.clone();
-        let mut streams = Streams::new(train, run.batch, run.tbptt)?;
+        let mut streams = Self::streams(&run, train)?;
         streams.set_position(&state.stream_pos)?;
+        streams.set_step(state.step);
         let mut s = Self::build(
             gpu,
             kernels,
@@ -121,6 +105,15 @@ impl Session {
             .write_moments(gpu, &state.adam_m, &state.adam_v, state.step)?;
         s.trainer.ws.set_state(&state.hidden)?;
         Ok(s)
+    }
+
+    /// The training streams of `run`, transposed when it asks for it.
+    fn streams(run: &RunConfig, train: &[Track]) -> Result<Streams> {
+        let streams = Streams::new(train, run.batch, run.tbptt)?;
+        Ok(match run.codec {
+            Codec::Perf388 => streams.with_transposition(train, run.transpose, run.seed),
+            Codec::MuLaw256 => streams,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -142,7 +135,7 @@ impl Session {
             None
         } else {
             let batch = run.batch.max(MIN_VALID_BATCH);
-            let windows = EvalWindows::new(valid, batch, run.tbptt)
+            let windows = EvalWindows::new(valid, batch, run.tbptt, run.codec)
                 .context("the validation data cannot be used")?;
             Some(Evaluator::new(
                 gpu,
@@ -232,10 +225,11 @@ impl Session {
     /// Writes `dir/model.safetensors` and `dir/trainer_state.safetensors` (each atomically).
     pub fn save(&self, dir: &Path, elapsed_s: f64) -> Result<TrainerState> {
         let state = self.snapshot(elapsed_s)?;
-        save_model(
+        save_model_as(
             &dir.join(MODEL_FILE),
             &self.trainer.layout,
             &state.params,
+            self.run.codec,
             self.run.sample_rate,
         )?;
         state.save(&dir.join(STATE_FILE))?;

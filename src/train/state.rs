@@ -5,10 +5,11 @@
 //! The parameters are stored here as well as in model.safetensors, so that the state
 //! is self-consistent even if a crash falls between writing the two files.
 
-use super::session::RunConfig;
+use super::run_config::RunConfig;
 use super::TrainOptions;
+use crate::codec::Codec;
 use crate::fsutil::write_bytes_atomic;
-use crate::model::{tensor_f32, ModelConfig};
+use crate::model::{tensor_f32, ModelConfig, CODEC};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -197,6 +198,8 @@ fn run_to_json(r: &RunConfig) -> Value {
         "beta2": r.opts.beta2,
         "eps": r.opts.eps,
         "seed": r.seed,
+        "codec": r.codec.name(),
+        "transpose": r.transpose,
         "sample_rate": r.sample_rate,
         "valid_fraction": r.valid_fraction,
         "data": paths(&r.data),
@@ -245,6 +248,9 @@ fn run_from_json(v: &Value) -> Result<RunConfig> {
             eps: f("eps")?,
         },
         seed: u("seed")?,
+        // States written before MIDI support hold audio runs without these keys.
+        codec: Codec::by_name(v["codec"].as_str().unwrap_or(CODEC))?,
+        transpose: u32::try_from(v["transpose"].as_u64().unwrap_or(0))?,
         sample_rate: u32::try_from(u("sample_rate")?)?,
         valid_fraction: f("valid_fraction")?,
         data: paths("data")?,

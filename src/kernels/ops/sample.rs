@@ -5,6 +5,7 @@
 use super::{groups, us, wgsl_params, word, Buf, WgslParams};
 use crate::gpu::ProgramBuilder;
 use crate::kernels::Kernels;
+use crate::sample::NOTE_WORDS;
 
 wgsl_params! {
     /// `Controls`, in a storage buffer the host writes before each block.
@@ -17,6 +18,11 @@ wgsl_params! {
         pub top_k: u32,
         /// 0: argmax.
         pub temperature: f32,
+        /// 1: perf388 note rules (a NOTE_ON needs a silent pitch, a NOTE_OFF a sounding one),
+        /// 0: free sampling.
+        pub note_rules: u32,
+        /// Steps of 10 ms a note may sound before its NOTE_OFF is forced.
+        pub max_hold: u32,
     }
 }
 
@@ -86,7 +92,7 @@ wgsl_params! {
     }
 }
 
-/// The six buffers the sampling kernels bind (each binds those it uses).
+/// The seven buffers the sampling kernels bind (each binds those it uses, in this order).
 #[derive(Clone, Copy, Debug)]
 pub struct SampleBufs {
     /// Weights: transposed GRU weights, the head, layer 0's table.
@@ -101,11 +107,31 @@ pub struct SampleBufs {
     pub ctl: Buf,
     /// Logits `[S, V]`.
     pub logits: Buf,
+    /// The note state of every stream, `[S, NOTE_WORDS]` (the draws read and update it).
+    pub notes: Buf,
 }
 
 impl SampleBufs {
-    fn ids(&self) -> [crate::gpu::BufId; 6] {
-        [self.w, self.hist, self.h_in, self.h, self.ctl, self.logits].map(|b| b.id)
+    fn ids(&self) -> [crate::gpu::BufId; 7] {
+        let b = [
+            self.w,
+            self.hist,
+            self.h_in,
+            self.h,
+            self.ctl,
+            self.logits,
+            self.notes,
+        ];
+        b.map(|b| b.id)
+    }
+
+    fn check_draw(&self, what: &str, streams: usize, vocab: usize) {
+        self.logits
+            .check(&format!("{what} logits"), 0, streams * vocab);
+        self.ctl
+            .check(&format!("{what} controls"), 0, CONTROL_WORDS);
+        self.notes
+            .check(&format!("{what} note state"), 0, streams * NOTE_WORDS);
     }
 }
 
@@ -155,9 +181,7 @@ impl Kernels {
     pub fn record_sample_cell_draw(&self, pb: &mut ProgramBuilder, p: &CellParams, b: &SampleBufs) {
         assert_eq!(p.inp, 0, "sample_cell_draw runs layer 0");
         let grid = p.check(b);
-        b.logits
-            .check("sample_cell_draw logits", 0, us(p.streams) * us(p.vocab));
-        b.ctl.check("sample_cell_draw controls", 0, CONTROL_WORDS);
+        b.check_draw("sample_cell_draw", us(p.streams), us(p.vocab));
         pb.dispatch(&self.sample_cell_draw, &b.ids(), p.words(), grid);
         pb.flops(cell_flops(p));
     }
@@ -175,7 +199,7 @@ impl Kernels {
         b.h.check("sample_logits h_top", us(p.h_off), s * h);
         b.logits.check("sample_logits logits", 0, s * v);
         let grid = [groups(v, 256 / lanes), groups(s, sb), 1];
-        pb.dispatch(&self.sample_logits, &b.ids(), p.words(), grid);
+        pb.dispatch(&self.sample_logits, &b.ids()[..6], p.words(), grid);
         pb.flops((2 * s * v * h) as f64);
     }
 
@@ -189,9 +213,7 @@ impl Kernels {
     ) {
         assert!(p.vocab > 0, "sample_draw: empty vocabulary");
         b.hist.check("sample_draw tokens", us(p.out_off), streams);
-        b.logits
-            .check("sample_draw logits", 0, streams * us(p.vocab));
-        b.ctl.check("sample_draw controls", 0, CONTROL_WORDS);
+        b.check_draw("sample_draw", streams, us(p.vocab));
         pb.dispatch(
             &self.sample_draw,
             &b.ids(),

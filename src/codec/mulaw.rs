@@ -40,12 +40,16 @@ pub fn mulaw_decode(q: u8) -> f32 {
     x as f32
 }
 
-/// Encodes a whole signal.
-pub fn encode_all(samples: &[f32]) -> Vec<u8> {
-    samples.iter().map(|&x| mulaw_encode(x)).collect()
+/// Encodes a whole signal as token ids.
+pub fn encode_all(samples: &[f32]) -> Vec<u32> {
+    samples.iter().map(|&x| mulaw_encode(x) as u32).collect()
 }
 
-/// Decodes a whole token stream.
-pub fn decode_all(codes: &[u8]) -> Vec<f32> {
-    codes.iter().map(|&q| mulaw_decode(q)).collect()
+/// Decodes a whole token stream; ids outside 0..=255 (which no mu-law model draws) are
+/// read as silence rather than wrapped.
+pub fn decode_all(codes: &[u32]) -> Vec<f32> {
+    codes
+        .iter()
+        .map(|&q| u8::try_from(q).map_or(0.0, mulaw_decode))
+        .collect()
 }

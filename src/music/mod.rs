@@ -1,0 +1,6 @@
+//! Music-specific tools: statistics of note sets, piano-roll plots and General MIDI
+//! synthesis.
+
+pub mod pianoroll;
+pub mod render;
+pub mod stats;
