@@ -6,6 +6,7 @@ mod demo;
 mod devices;
 mod eval;
 mod sample;
+mod sample_midi;
 mod train;
 mod train_loop;
 

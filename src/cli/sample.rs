@@ -1,8 +1,9 @@
-//! `gruwave sample`: generate audio from a checkpoint on the GPU.
+//! `gruwave sample`: generate audio or MIDI from a checkpoint on the GPU (the MIDI side is
+//! in `sample_midi`).
 
 use crate::audio::{load_wav_at, write_wav};
-use crate::codec::{decode_all, encode_all};
-use crate::model::load_model;
+use crate::codec::{decode_all, encode_all, Codec};
+use crate::model::{load_model, Checkpoint};
 use crate::sample::{SampleOptions, Sampler, Tuning, MAX_STREAMS};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -12,47 +13,80 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    gruwave sample                                   # 30 s from the bundled chorale model\n  \
+    gruwave sample --prime chorale.mid --seconds 20  # continue a piece\n  \
+    gruwave sample --model runs/piano/model.safetensors --seconds 4 --out piano.wav\n\n\
+    A MIDI (perf388) model writes NAME.mid, NAME.wav (rendered with the bundled General MIDI \
+    SoundFont, or --soundfont) and NAME.png (a piano roll), and prints the share of notes in \
+    the best-fitting key and the notes per second. Its sampling keeps the notes well formed \
+    (no note started twice or ended while silent, none held past --max-note); --free turns \
+    that off. An audio (mu-law) model writes a WAV at its sample rate.")]
 pub struct SampleArgs {
-    /// Model checkpoint (model.safetensors from `gruwave train`, or a PyTorch state_dict)
+    /// Model checkpoint (model.safetensors from `gruwave train`, or a PyTorch state_dict) [default: the bundled chorale model]
     #[arg(long)]
-    pub model: PathBuf,
-    /// Seconds of audio to generate per stream
-    #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
-    pub seconds: f64,
-    /// Output WAV (16-bit PCM at the model's rate); with --streams > 1, NAME_000.wav, ...
-    #[arg(long, default_value = "sample.wav")]
-    pub out: PathBuf,
+    pub model: Option<PathBuf>,
+    /// Seconds of audio, or of music for a MIDI model, per stream [default: 4 for audio, 30 for MIDI]
+    #[arg(long, allow_negative_numbers = true)]
+    pub seconds: Option<f64>,
+    /// Output file: a WAV for audio models, a .mid for MIDI models (the .wav and .png go beside it); with --streams > 1, NAME_000.EXT, ... [default: sample.wav or sample.mid]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Independent streams generated at once (1 to 1024)
     #[arg(long, default_value_t = 1)]
     pub streams: usize,
-    /// Softmax temperature; 0 picks the most likely sample every step
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    pub temperature: f32,
+    /// Softmax temperature; 0 picks the most likely token every step [default: 1, or 0.9 for MIDI]
+    #[arg(long, allow_negative_numbers = true)]
+    pub temperature: Option<f32>,
     /// Draw only from the k most likely values (0: all)
     #[arg(long, default_value_t = 0)]
     pub top_k: usize,
-    /// Random seed: the same seed, model and GPU give the same audio
+    /// Random seed: the same seed, model and GPU give the same output
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Continue this recording: it is run through the model first (the output holds only
+    /// Continue this recording (WAV, for audio models; the output holds only the
+    /// continuation) or piece (MIDI, for MIDI models; the output holds the piece and then
     /// the continuation)
     #[arg(long)]
     pub prime: Option<PathBuf>,
+    /// MIDI: sample freely, without the note rules (notes may stack and hang)
+    #[arg(long)]
+    pub free: bool,
+    /// MIDI: the longest a note may sound, in seconds, before its NOTE_OFF is forced
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    pub max_note: f64,
+    /// MIDI: render the WAV with this SoundFont (.sf2) [default: the bundled General MIDI bank]
+    #[arg(long, value_name = "FILE")]
+    pub soundfont: Option<PathBuf>,
+    /// MIDI: General MIDI program (instrument) 0-127 of the written file and its rendering (0: piano)
+    #[arg(long, default_value_t = 0)]
+    pub program: u8,
+    /// MIDI: write only the .mid (no rendered WAV, no piano roll)
+    #[arg(long)]
+    pub midi_only: bool,
 }
 
-/// Output file of stream `i`.
-fn out_path(out: &Path, streams: usize, i: usize) -> PathBuf {
+/// Output file of stream `i`, with extension `ext`.
+pub(crate) fn out_path(out: &Path, streams: usize, i: usize, ext: &str) -> PathBuf {
     if streams == 1 {
         return out.to_path_buf();
     }
     let stem = out
         .file_stem()
         .map_or("sample".into(), |s| s.to_string_lossy().into_owned());
-    out.with_file_name(format!("{stem}_{i:03}.wav"))
+    out.with_file_name(format!("{stem}_{i:03}.{ext}"))
+}
+
+/// Where the bundled chorale model lives.
+pub(crate) fn bundled_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/chorale.safetensors")
 }
 
 /// Fail before any GPU work when the output folder cannot take the files.
-fn check_writable(out: &Path) -> Result<()> {
+pub(crate) fn check_writable(out: &Path) -> Result<()> {
+    if out.is_dir() {
+        bail!("{}: is a folder; give a file name", out.display());
+    }
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -85,8 +119,19 @@ fn available_memory() -> Option<u64> {
 }
 
 pub fn run(a: SampleArgs) -> Result<ExitCode> {
-    if !(a.seconds > 0.0 && a.seconds.is_finite()) {
-        bail!("--seconds must be a positive number, got {}", a.seconds);
+    let model = a.model.clone().unwrap_or_else(bundled_model);
+    if a.model.is_none() && !model.exists() {
+        bail!(
+            "no --model given, and the bundled chorale model is not at {} (it ships with the \
+             source tree); give --model FILE",
+            model.display()
+        );
+    }
+    let ck = load_model(&model)?;
+    let midi = ck.codec == Codec::Perf388;
+    let seconds = a.seconds.unwrap_or(if midi { 30.0 } else { 4.0 });
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        bail!("--seconds must be a positive number, got {seconds}");
     }
     if !(1..=MAX_STREAMS).contains(&a.streams) {
         bail!(
@@ -94,25 +139,56 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             a.streams
         );
     }
-    if !(a.temperature >= 0.0 && a.temperature.is_finite()) {
-        bail!("--temperature must be 0 or more, got {}", a.temperature);
+    let temperature = a.temperature.unwrap_or(if midi {
+        super::sample_midi::DEFAULT_TEMPERATURE
+    } else {
+        1.0
+    });
+    if !(temperature >= 0.0 && temperature.is_finite()) {
+        bail!("--temperature must be 0 or more, got {temperature}");
     }
-    let ck = load_model(&a.model)?;
+    let opts = SampleOptions {
+        temperature,
+        top_k: a.top_k,
+        seed: a.seed,
+    };
+    if midi {
+        return super::sample_midi::run(&a, &ck, seconds, &opts);
+    }
+    let audio_only = [
+        ("--free", a.free),
+        ("--soundfont", a.soundfont.is_some()),
+        ("--program", a.program != 0),
+        ("--midi-only", a.midi_only),
+    ];
+    if let Some((flag, _)) = audio_only.iter().find(|f| f.1) {
+        bail!("{flag} applies to MIDI models; {} is an audio model", model.display());
+    }
+    run_audio(&a, &ck, seconds, &opts)
+}
+
+/// Generates mu-law audio and writes one WAV per stream.
+fn run_audio(a: &SampleArgs, ck: &Checkpoint, seconds: f64, opts: &SampleOptions) -> Result<ExitCode> {
+    let out_file = a.out.clone().unwrap_or_else(|| PathBuf::from("sample.wav"));
     let rate = ck.sample_rate;
-    let n = (a.seconds * rate as f64).round() as u64;
+    let n = (seconds * rate as f64).round() as u64;
     // Tokens (1 byte) plus one stream's decoded f32 samples at a time.
     let need = n * a.streams as u64 + n * 4;
     if n > u32::MAX as u64 / 2 || available_memory().is_some_and(|m| need > m / 2) {
         bail!(
             "{} s x {} streams at {rate} Hz needs about {:.1} GiB of memory for the output, more than this machine has free",
-            a.seconds,
+            seconds,
             a.streams,
             need as f64 / (1u64 << 30) as f64
         );
     }
     let n = n as usize;
-    check_writable(&a.out)?;
+    check_writable(&out_file)?;
     let prime = match &a.prime {
+        Some(p) if Codec::of_file(p) == Some(Codec::Perf388) => bail!(
+            "{}: a MIDI primer, but the model is an audio (mu-law) model; prime it with a WAV",
+            p.display()
+        ),
         Some(p) => encode_all(&load_wav_at(p, rate)?.samples),
         None => Vec::new(),
     };
@@ -149,12 +225,7 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             .expect("valid template"),
     );
     let t0 = Instant::now();
-    let opts = SampleOptions {
-        temperature: a.temperature,
-        top_k: a.top_k,
-        seed: a.seed,
-    };
-    let out = sampler.generate(n, &opts, &mut |done| {
+    let out = sampler.generate(n, opts, &mut |done| {
         let rate_now = (done * a.streams) as f64 / t0.elapsed().as_secs_f64();
         bar.set_position(done as u64);
         bar.set_message(format!(
@@ -166,9 +237,9 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
     let dt = t0.elapsed().as_secs_f64();
     let total = (n * a.streams) as f64;
     for (i, tokens) in out.iter().enumerate() {
-        write_wav(&out_path(&a.out, a.streams, i), &decode_all(tokens), rate)?;
+        write_wav(&out_path(&out_file, a.streams, i, "wav"), &decode_all(tokens), rate)?;
     }
-    let first = out_path(&a.out, a.streams, 0);
+    let first = out_path(&out_file, a.streams, 0, "wav");
     println!(
         "wrote {} file{} ({} at {rate} Hz{}): {:.0} samples/s, {:.2}x real time",
         a.streams,
@@ -181,7 +252,7 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
         if a.streams == 1 {
             String::new()
         } else {
-            format!(", {} s each", a.seconds)
+            format!(", {seconds} s each")
         },
         total / dt,
         total / dt / rate as f64

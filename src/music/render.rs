@@ -438,3 +438,49 @@ fn check_refs(
     }
     Ok(())
 }
+
+/// The General MIDI SoundFont bundled in assets/soundfonts (public domain; see assets/README.md).
+pub fn bundled_soundfont() -> Result<Vec<u8>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/soundfonts/sf_GMbank.sf2");
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "{}: the bundled SoundFont is missing (it ships with the source tree); give --soundfont FILE",
+            path.display()
+        )
+    })
+}
+
+/// Renders a MIDI file and writes it as a 16-bit WAV (stereo, or mono averaged) at `rate`;
+/// returns its length in seconds.
+pub fn render_to_wav(
+    midi_bytes: &[u8],
+    soundfont: &[u8],
+    rate: u32,
+    program: Option<u8>,
+    mono: bool,
+    path: &std::path::Path,
+) -> Result<f64> {
+    let frames = render_midi(midi_bytes, soundfont, rate, program)?;
+    let spec = hound::WavSpec {
+        channels: if mono { 1 } else { 2 },
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let q = |x: f32| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+    crate::fsutil::write_atomic(path, |out| {
+        let mut w = hound::WavWriter::new(out, spec)?;
+        for [l, r] in &frames {
+            if mono {
+                w.write_sample(q(0.5 * (l + r)))?;
+            } else {
+                w.write_sample(q(*l))?;
+                w.write_sample(q(*r))?;
+            }
+        }
+        w.finalize()?;
+        Ok(())
+    })?;
+    Ok(frames.len() as f64 / rate as f64)
+}

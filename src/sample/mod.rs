@@ -7,6 +7,7 @@
 //! host reads back once per block, while the next block already runs.
 
 mod draw;
+pub mod events;
 
 pub use draw::{
     draw, draw_with_rules, edge_distance, edge_distance_with_rules, uniform, weights, NoteState,
