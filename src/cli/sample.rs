@@ -162,13 +162,21 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
         ("--midi-only", a.midi_only),
     ];
     if let Some((flag, _)) = audio_only.iter().find(|f| f.1) {
-        bail!("{flag} applies to MIDI models; {} is an audio model", model.display());
+        bail!(
+            "{flag} applies to MIDI models; {} is an audio model",
+            model.display()
+        );
     }
     run_audio(&a, &ck, seconds, &opts)
 }
 
 /// Generates mu-law audio and writes one WAV per stream.
-fn run_audio(a: &SampleArgs, ck: &Checkpoint, seconds: f64, opts: &SampleOptions) -> Result<ExitCode> {
+fn run_audio(
+    a: &SampleArgs,
+    ck: &Checkpoint,
+    seconds: f64,
+    opts: &SampleOptions,
+) -> Result<ExitCode> {
     let out_file = a.out.clone().unwrap_or_else(|| PathBuf::from("sample.wav"));
     let rate = ck.sample_rate;
     let n = (seconds * rate as f64).round() as u64;
@@ -237,7 +245,11 @@ fn run_audio(a: &SampleArgs, ck: &Checkpoint, seconds: f64, opts: &SampleOptions
     let dt = t0.elapsed().as_secs_f64();
     let total = (n * a.streams) as f64;
     for (i, tokens) in out.iter().enumerate() {
-        write_wav(&out_path(&out_file, a.streams, i, "wav"), &decode_all(tokens), rate)?;
+        write_wav(
+            &out_path(&out_file, a.streams, i, "wav"),
+            &decode_all(tokens),
+            rate,
+        )?;
     }
     let first = out_path(&out_file, a.streams, 0, "wav");
     println!(

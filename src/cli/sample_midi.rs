@@ -58,10 +58,16 @@ pub fn run(
         bail!("--seconds {seconds} is more than {MAX_SECONDS} s of music");
     }
     if a.program > 127 {
-        bail!("--program must be a General MIDI program 0-127, got {}", a.program);
+        bail!(
+            "--program must be a General MIDI program 0-127, got {}",
+            a.program
+        );
     }
     if !(a.max_note > 0.0 && a.max_note <= 60.0) {
-        bail!("--max-note must be more than 0 and at most 60 seconds, got {}", a.max_note);
+        bail!(
+            "--max-note must be more than 0 and at most 60 seconds, got {}",
+            a.max_note
+        );
     }
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("sample.mid"));
     check_writable(&out)?;
@@ -99,7 +105,12 @@ pub fn run(
     for (i, tokens) in events.streams.iter().enumerate() {
         let mut piece = primer[1..].to_vec();
         piece.extend_from_slice(tokens);
-        write_piece(a, &out_path(&out, a.streams, i, "mid"), &piece, font.as_deref())?;
+        write_piece(
+            a,
+            &out_path(&out, a.streams, i, "mid"),
+            &piece,
+            font.as_deref(),
+        )?;
     }
     println!(
         "{} events in {:.1} s: {:.0} events/s, {:.1} s of music per second{}",
@@ -108,7 +119,10 @@ pub fn run(
         made as f64 / dt,
         seconds * a.streams as f64 / dt,
         if a.prime.is_some() {
-            format!(" (each file starts with the {:.1} s primer)", midi::seconds(&primer))
+            format!(
+                " (each file starts with the {:.1} s primer)",
+                midi::seconds(&primer)
+            )
         } else {
             String::new()
         }

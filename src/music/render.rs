@@ -441,8 +441,8 @@ fn check_refs(
 
 /// The General MIDI SoundFont bundled in assets/soundfonts (public domain; see assets/README.md).
 pub fn bundled_soundfont() -> Result<Vec<u8>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/soundfonts/sf_GMbank.sf2");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/soundfonts/sf_GMbank.sf2");
     std::fs::read(&path).with_context(|| {
         format!(
             "{}: the bundled SoundFont is missing (it ships with the source tree); give --soundfont FILE",
