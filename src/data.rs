@@ -1,6 +1,6 @@
 //! Training data: music files as token tracks (audio as mu-law samples, MIDI as perf388
 //! events), a train/valid split by file, and the batch streams for stateful truncated
-//! BPTT (MODEL_SPEC.md, "Training objective"; MIDI_TOKENS.md S1 and "Augmentation").
+//! BPTT (docs/MODEL_SPEC.md, "Training objective"; docs/MIDI_TOKENS.md S1 and "Augmentation").
 
 use crate::audio::{collect_audio_files, collect_files, load_wav_at};
 use crate::codec::{encode_all, Codec};
@@ -45,7 +45,7 @@ pub fn collect_music_files(paths: &[PathBuf]) -> Result<(Codec, Vec<PathBuf>)> {
     Ok((codec, files))
 }
 
-/// A MIDI file as perf388 tokens, preceded by the start marker TS100 (MIDI_TOKENS.md S1).
+/// A MIDI file as perf388 tokens, preceded by the start marker TS100 (docs/MIDI_TOKENS.md S1).
 pub fn load_midi_track(path: &Path) -> Result<Track> {
     let name = path.display().to_string();
     let size = std::fs::metadata(path)
@@ -233,7 +233,7 @@ pub struct Streams {
     transpose: Option<Transpose>,
 }
 
-/// Per-piece pitch shifts of perf388 tracks (MIDI_TOKENS.md, "Augmentation").
+/// Per-piece pitch shifts of perf388 tracks (docs/MIDI_TOKENS.md, "Augmentation").
 #[derive(Clone, Debug)]
 struct Transpose {
     seed: u64,

@@ -76,12 +76,12 @@ fn clip(points: &[(f64, f64)], y0: f64, y1: f64) -> Vec<Vec<(f64, f64)>> {
 }
 
 /// Draws `rows` to `path` (written under a temporary name, then renamed into place).
-pub fn plot_metrics(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
+pub fn plot_metrics(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -> Result<()> {
     if rows.is_empty() {
         bail!("{}: nothing to plot yet", path.display());
     }
     let tmp = path.with_extension("tmp.png");
-    draw(&tmp, rows, title)
+    draw(&tmp, rows, title, unit)
         .and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into))
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
@@ -89,7 +89,7 @@ pub fn plot_metrics(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()>
         .with_context(|| format!("{}: cannot write the plot", path.display()))
 }
 
-fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
+fn draw(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -> Result<()> {
     let font = font()?;
     let err = |e: &dyn std::fmt::Display| anyhow!("{e}");
     let steps: Vec<f64> = rows.iter().map(|r| r.step as f64).collect();
@@ -126,7 +126,7 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str) -> Result<()> {
     chart
         .configure_mesh()
         .x_desc("optimiser step")
-        .y_desc("bits per sample")
+        .y_desc(format!("bits per {unit}"))
         .label_style((font, 16))
         .axis_desc_style((font, 18))
         .max_light_lines(2)

@@ -74,9 +74,9 @@ fn compare_with_reference_tuned(
         let mut input = gruwave::sample::start_token(c.vocab);
         if let Some((&last, body)) = prime.split_last() {
             for &t in body {
-                state = ref_step(&layout, &p64, t as u32, &state).1;
+                state = ref_step(&layout, &p64, t, &state).1;
             }
-            input = last as u32;
+            input = last;
         }
         for (step, &t) in toks.iter().enumerate() {
             let (logits, hn) = ref_step(&layout, &p64, input, &state);
@@ -89,10 +89,10 @@ fn compare_with_reference_tuned(
                 break;
             }
             let want = draw(&logits, opts.temperature as f64, opts.top_k, u);
-            assert_eq!(t as u32, want, "stream {stream} step {step} ({opts:?})");
+            assert_eq!(t, want, "stream {stream} step {step} ({opts:?})");
             compared += 1;
             state = hn;
-            input = t as u32;
+            input = t;
             // (n is a whole number of generation blocks, so the GPU state is that of step n.)
             if step + 1 == toks.len() {
                 // The whole stream matched: its final state must match too. (The last token
@@ -329,7 +329,7 @@ fn seeds_give_different_outputs_and_repeat_exactly() {
 fn priming_equals_the_training_forward() {
     let mut rng = TestRng(12);
     let (layout, p) = random_model(&mut rng, 11, 5, 9, 2);
-    let prime: Vec<u32> = (0..150).map(|_| rng.below(11) as u32).collect();
+    let prime: Vec<u32> = (0..150).map(|_| rng.below(11)).collect();
     let (gpu, k) = gpu();
     let mut s = Sampler::new(&gpu, &k, &layout, &p, 3).unwrap();
     s.prime(&prime).unwrap();
@@ -338,7 +338,7 @@ fn priming_equals_the_training_forward() {
     let t = prime.len() - 1;
     let params = gpu.storage_from("params", &p);
     let ws = Workspace::new(&gpu, &k, &layout, &params, None, 1, t).unwrap();
-    let window: Vec<u32> = prime.iter().map(|&x| x as u32).collect();
+    let window: Vec<u32> = prime.clone();
     ws.upload_tokens(&window).unwrap();
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     ws.forward.encode(&mut enc, None);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Configurations from MODEL_SPEC (default: tiny,small,base; tiny on a software adapter)
+    /// Configurations from docs/MODEL_SPEC.md (default: tiny,small,base; tiny on a software adapter)
     #[arg(long, value_delimiter = ',')]
     pub config: Vec<String>,
     /// What to measure: train, sample, or both

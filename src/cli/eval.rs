@@ -20,7 +20,7 @@ use std::process::ExitCode;
     reports bits per second of music."
 )]
 pub struct EvalArgs {
-    /// A model.safetensors (from gruwave train, or a PyTorch state_dict per MODEL_SPEC.md)
+    /// A model.safetensors (from gruwave train, or a PyTorch state_dict per docs/MODEL_SPEC.md)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
     /// WAV or MIDI files or folders (searched recursively), of the model's kind

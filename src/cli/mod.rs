@@ -1,12 +1,16 @@
-//! The command line: `gruwave train | eval | sample | demo | bench | devices`, and what they share
-//! (loading audio with a report of skipped files, opening the GPU, the bundled corpus).
+//! The command line: `gruwave train | eval | sample | render | stats | demo | bench | devices`,
+//! and what they share (loading music with a report of skipped files, opening the GPU, the
+//! bundled corpus, reading MIDI files, checking output paths).
 
 mod bench;
 mod demo;
 mod devices;
 mod eval;
+mod preview;
+mod render;
 mod sample;
 mod sample_midi;
+mod stats;
 mod train;
 mod train_loop;
 
@@ -46,6 +50,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Generate audio from a checkpoint on the GPU
     Sample(sample::SampleArgs),
+    /// Render MIDI files to WAV with a General MIDI SoundFont
+    Render(render::RenderArgs),
+    /// Compare the statistics of generated MIDI with reference MIDI (pitch classes, rhythm, ...)
+    Stats(stats::StatsArgs),
     /// Train on the bundled clips for about two minutes and show the results
     Demo(demo::DemoArgs),
     /// Measure training and sampling throughput (and GPU time per kernel with --profile)
@@ -73,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Stats(args) => stats::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Devices => devices::run(),
@@ -106,6 +116,55 @@ pub(crate) fn bundled_corpus() -> Result<(PathBuf, PathBuf)> {
         );
     }
     Ok((train, valid))
+}
+
+/// MIDI files larger than this are refused before they are read (the chorales are a few
+/// KB; hours of performance are a few MB).
+const MAX_MIDI_BYTES: u64 = 64 << 20;
+
+/// Whether `path` is named as a MIDI file (.mid or .midi, any case).
+pub(crate) fn is_midi(path: &Path) -> bool {
+    Codec::of_file(path) == Some(Codec::Perf388)
+}
+
+/// The bytes of a MIDI file, refusing a huge one before reading it.
+pub(crate) fn read_midi_file(path: &Path) -> Result<Vec<u8>> {
+    let name = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!("{name}: no such file"),
+        _ => anyhow::anyhow!("{name}: cannot read: {e}"),
+    })?;
+    anyhow::ensure!(!meta.is_dir(), "{name}: is a folder, not a MIDI file");
+    anyhow::ensure!(
+        meta.len() <= MAX_MIDI_BYTES,
+        "{name}: {} bytes is too large for a MIDI file (at most {MAX_MIDI_BYTES})",
+        meta.len()
+    );
+    std::fs::read(path).with_context(|| format!("{name}: cannot read"))
+}
+
+/// Fails, before any work is done, when `path` cannot be written as a file: it is a
+/// folder, or its folder is missing or refuses new files. `what` names the option.
+pub(crate) fn check_output_file(path: &Path, what: &str) -> Result<()> {
+    let p = path.display();
+    anyhow::ensure!(
+        !path.is_dir(),
+        "{what} {p}: is a folder; give the name of a file to write"
+    );
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    anyhow::ensure!(
+        dir.is_dir(),
+        "{what} {p}: cannot write there: folder {} does not exist",
+        dir.display()
+    );
+    let probe = dir.join(format!(".gruwave-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("{what} {p}: cannot write to folder {}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Music loaded for a command (audio or MIDI), split into training and validation tracks.

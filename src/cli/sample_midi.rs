@@ -18,7 +18,7 @@ use std::time::Instant;
 pub const DEFAULT_TEMPERATURE: f32 = 0.9;
 /// The rendered WAV's rate.
 const RENDER_RATE: u32 = 44_100;
-/// Longest piece asked for (MIDI_TOKENS.md decodes at most 24 h; an hour is plenty).
+/// Longest piece asked for (docs/MIDI_TOKENS.md decodes at most 24 h; an hour is plenty).
 const MAX_SECONDS: f64 = 3600.0;
 
 /// The primer's tokens (start marker first), or just the start marker (S3).

@@ -1,13 +1,13 @@
 //! `gruwave train`: the run's settings from the command line (or from the run being
 //! resumed), checked and loaded before the GPU is opened; the loop is in `train_loop`.
 
+use super::preview::is_preview_name;
 use super::train_loop::{print_outcome, run_loop, Outcome};
 use super::{Dataset, EXIT_INTERRUPTED};
 use crate::codec::Codec;
 use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE, PRESETS};
 use crate::plot::PLOT_FILE;
 use crate::train::metrics::{read_metrics, METRICS_FILE};
-use crate::train::preview::is_preview_name;
 use crate::train::session::{RunConfig, Session, MODEL_FILE, STATE_FILE};
 use crate::train::state::TrainerState;
 use crate::{Gpu, Kernels, TrainOptions};
@@ -20,7 +20,7 @@ const DEFAULT_STEPS: u64 = 2000;
 const DEFAULT_VALID_EVERY: u64 = 200;
 const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 const DEFAULT_VALID_FRACTION: f64 = 0.1;
-/// Transposition of MIDI training pieces, in semitones (MIDI_TOKENS.md: 5 for the chorales).
+/// Transposition of MIDI training pieces, in semitones (docs/MIDI_TOKENS.md: 5 for the chorales).
 const DEFAULT_TRANSPOSE: u32 = 5;
 
 #[derive(clap::Args, Debug, Default, Clone)]
@@ -41,7 +41,7 @@ pub struct TrainArgs {
     /// Validation WAV files or folders (repeat the flag for several) [default: hold out --valid-fraction of DATA, by file]
     #[arg(long, value_name = "PATH")]
     pub valid: Vec<PathBuf>,
-    /// Model and batch preset: tiny, small, base or large for audio (MODEL_SPEC.md); midi-small or midi-base for MIDI [default: base, or midi-small for MIDI; tiny on a software adapter]
+    /// Model and batch preset: tiny, small, base or large for audio (docs/MODEL_SPEC.md); midi-small or midi-base for MIDI [default: base, or midi-small for MIDI; tiny on a software adapter]
     #[arg(long, value_parser = ["tiny", "small", "base", "large", "midi-small", "midi-base"])]
     pub config: Option<String>,
     /// Hidden units per GRU layer (overrides the preset)
@@ -361,9 +361,12 @@ fn fresh_run(
         }),
         valid_every: args.valid_every.unwrap_or(DEFAULT_VALID_EVERY),
         checkpoint_every: args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY),
-        sample_seconds: args
-            .sample_seconds
-            .unwrap_or(if gpu.is_software() { 1.0 } else { 4.0 }),
+        sample_seconds: args.sample_seconds.unwrap_or(match codec {
+            // Music is cheap to sample: a phrase even on a software adapter.
+            Codec::Perf388 => 20.0,
+            Codec::MuLaw256 if gpu.is_software() => 1.0,
+            Codec::MuLaw256 => 4.0,
+        }),
     })
 }
 

@@ -1,12 +1,13 @@
 //! The training loop of `gruwave train` and `gruwave demo`: steps, the progress bar,
 //! validation, checkpoints with metrics, plot and generated previews, and Ctrl-C.
 
+use super::preview::{preview_name, write_preview, PreviewSpec};
 use super::train::model_name;
 use super::{human_duration, Dataset, EXIT_INTERRUPTED};
 use crate::codec::Codec;
+use crate::midi;
 use crate::plot::{plot_metrics, PLOT_FILE};
 use crate::train::metrics::{write_metrics, MetricsRow, METRICS_FILE};
-use crate::train::preview::{preview_name, write_preview};
 use crate::train::session::{Session, MODEL_FILE, STATE_FILE};
 use crate::{Gpu, Kernels};
 use anyhow::Result;
@@ -29,11 +30,22 @@ pub(crate) struct Outcome {
     pub steps: u64,
     pub new_steps: u64,
     pub valid_bits: Option<f64>,
+    /// "sample" or "event".
+    pub unit: &'static str,
+    /// Validation events per second of music (MIDI), for bits per second.
+    pub events_per_second: Option<f64>,
     pub interrupted: bool,
     pub seconds: f64,
     pub skipped_note: Option<String>,
     /// The last generated preview.
     pub preview: Option<PathBuf>,
+}
+
+/// Validation events per second of music, for a MIDI run (bits/event x this = bits/s).
+fn valid_events_per_second(data: &Dataset) -> Option<f64> {
+    let seconds: f64 = data.valid.iter().map(|t| midi::seconds(&t.tokens)).sum();
+    let events: usize = data.valid.iter().map(|t| t.tokens.len() - 1).sum();
+    (data.codec == Codec::Perf388 && seconds > 0.0).then(|| events as f64 / seconds)
 }
 
 /// Prints where everything is, and how to go on.
@@ -49,7 +61,10 @@ pub(crate) fn print_outcome(o: &Outcome) {
         );
     }
     if let Some(v) = o.valid_bits {
-        println!("validation: {v:.4} bits/sample");
+        let per_second = o.events_per_second.map_or(String::new(), |s| {
+            format!(" ({:.1} bits per second of music)", v * s)
+        });
+        println!("validation: {v:.4} bits/{}{per_second}", o.unit);
     }
     println!("model:    {}", o.out.join(MODEL_FILE).display());
     println!("state:    {}", o.out.join(STATE_FILE).display());
@@ -163,6 +178,7 @@ pub(crate) fn run_loop(
     kernels: &Arc<Kernels>,
 ) -> Result<Outcome> {
     let run = session.run.clone();
+    let unit = run.codec.unit();
     let first_step = session.step_count();
     let target = run.steps;
     if target.is_some_and(|t| first_step >= t) && minutes.is_none() {
@@ -175,6 +191,8 @@ pub(crate) fn run_loop(
             steps: first_step,
             new_steps: 0,
             valid_bits: rows.iter().rev().find_map(|r| r.valid_bits),
+            unit: run.codec.unit(),
+            events_per_second: valid_events_per_second(audio),
             interrupted: false,
             seconds: 0.0,
             skipped_note: audio.skipped_note(),
@@ -234,7 +252,7 @@ pub(crate) fn run_loop(
     let write_curves = |rows: &[MetricsRow]| -> Result<()> {
         write_metrics(&out.join(METRICS_FILE), rows)?;
         if !rows.is_empty() {
-            if let Err(e) = plot_metrics(&out.join(PLOT_FILE), rows, &title) {
+            if let Err(e) = plot_metrics(&out.join(PLOT_FILE), rows, &title, unit) {
                 log::warn!("{e:#}");
             }
         }
@@ -248,23 +266,28 @@ pub(crate) fn run_loop(
         progress.bar.set_message("saving a checkpoint");
         let state = session.save(&out, elapsed(session))?;
         write_curves(rows)?;
-        // TODO(midi preview)
-        if with_preview && sample_seconds > 0.0 && run.codec == Codec::MuLaw256 {
-            let path = out.join(preview_name(state.step));
-            let total = (sample_seconds * run.sample_rate as f64).round() as usize;
+        if with_preview && sample_seconds > 0.0 {
+            let path = out.join(preview_name(state.step, run.codec));
+            let spec = PreviewSpec {
+                codec: run.codec,
+                sample_rate: run.sample_rate,
+                seconds: sample_seconds,
+                seed: run.seed.wrapping_add(state.step),
+            };
+            let (total, unit) = match run.codec {
+                Codec::MuLaw256 => (sample_seconds * run.sample_rate as f64, "samples"),
+                Codec::Perf388 => (sample_seconds * 100.0, "10 ms steps of music"),
+            };
             write_preview(
                 gpu,
                 kernels,
-                &session.trainer.layout,
-                &state.params,
-                run.sample_rate,
-                sample_seconds,
-                run.seed.wrapping_add(state.step),
+                (&session.trainer.layout, &state.params),
+                &spec,
                 &path,
                 &mut |done| {
                     progress
                         .bar
-                        .set_message(format!("generating {done}/{total} samples"))
+                        .set_message(format!("generating {done}/{total:.0} {unit}"))
                 },
             )?;
             preview = Some(path);
@@ -310,7 +333,7 @@ pub(crate) fn run_loop(
                         row.elapsed_s = elapsed(&session);
                     }
                     progress.line(&format!(
-                        "step {step}: train {:.3} bits/sample (mean of the last {}), valid {v:.3} bits/sample ({took})",
+                        "step {step}: train {:.3} bits/{unit} (mean of the last {}), valid {v:.3} bits/{unit} ({took})",
                         recent.mean_bits(),
                         recent.window.len()
                     ));
@@ -329,7 +352,7 @@ pub(crate) fn run_loop(
             }
             progress.bar.set_position(step);
             progress.bar.set_message(format!(
-                "ETA {}, train {:.3} bits/sample, {:.0} tokens/s",
+                "ETA {}, train {:.3} bits/{unit}, {:.0} tokens/s",
                 left.map_or("?".to_string(), human_duration),
                 recent.mean_bits(),
                 session.tokens_per_step() as f64 / recent.mean_secs()
@@ -353,7 +376,7 @@ pub(crate) fn run_loop(
             if let Some((v, took)) = validate(&session, &progress)? {
                 last.valid_bits = Some(v);
                 validated_late = true;
-                progress.line(&format!("step {step}: valid {v:.3} bits/sample ({took})"));
+                progress.line(&format!("step {step}: valid {v:.3} bits/{unit} ({took})"));
             }
         }
     }
@@ -364,6 +387,8 @@ pub(crate) fn run_loop(
     }
     progress.bar.finish_and_clear();
     Ok(Outcome {
+        unit,
+        events_per_second: valid_events_per_second(audio),
         out,
         steps: step,
         new_steps: step - first_step,

@@ -1,6 +1,6 @@
 //! Codecs turn music into token ids (`u32`) and back. A checkpoint names its codec, so the
-//! engine never assumes one: `mulaw256` (audio samples, MODEL_SPEC.md) and `perf388`
-//! (MIDI note events, MIDI_TOKENS.md).
+//! engine never assumes one: `mulaw256` (audio samples, docs/MODEL_SPEC.md) and `perf388`
+//! (MIDI note events, docs/MIDI_TOKENS.md).
 
 mod mulaw;
 
@@ -45,7 +45,7 @@ impl Codec {
     }
 
     /// The first input when nothing primes a model: mid-scale silence for audio (V/2),
-    /// TS100 for events (MIDI_TOKENS.md S3).
+    /// TS100 for events (docs/MIDI_TOKENS.md S3).
     pub fn start_token(self) -> u32 {
         match self {
             Codec::MuLaw256 => 128,

@@ -1,5 +1,5 @@
 //! 8-bit mu-law companding (mu = 255, 256 classes), exactly as
-//! `torchaudio.functional.mu_law_encoding` / `mu_law_decoding` (MODEL_SPEC.md, "Tokens").
+//! `torchaudio.functional.mu_law_encoding` / `mu_law_decoding` (docs/MODEL_SPEC.md, "Tokens").
 
 /// mu = 255: 256 classes.
 const MU: f32 = 255.0;

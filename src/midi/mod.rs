@@ -1,5 +1,5 @@
-//! Codec `perf388`: MIDI <-> Performance RNN tokens (`MIDI_TOKENS.md`, reference
-//! `fixtures/midi_tokens.py`). Rule numbers (R1-R8, T1-T4, D1-D5, W1-W3) are the spec's.
+//! Codec `perf388`: MIDI <-> Performance RNN tokens (docs/MIDI_TOKENS.md, reference
+//! `tests/fixtures/midi_tokens.py`). Rule numbers (R1-R8, T1-T4, D1-D5, W1-W3) are the spec's.
 //!
 //! - `smf.rs`: byte-level file checks and event parsing (R1, R5 drum filter).
 //! - `read.rs`: tempo map, notes, quantization (R2-R4, R6, R8); `sustain.rs`: R7.

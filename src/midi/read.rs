@@ -22,7 +22,15 @@ pub(super) struct RawNote {
 
 /// R1-R8: the quantized notes of a MIDI file in T1 order. `name` is for error messages.
 pub fn read_notes(bytes: &[u8], name: &str) -> Result<Vec<Note>> {
-    read_inner(bytes).map_err(|e| anyhow!("MIDI file {name}: {e:#}"))
+    let notes = read_inner(bytes).map_err(|e| anyhow!("MIDI file {name}: {e:#}"))?;
+    if bytes.get(8..10) == Some(&[0, 2]) {
+        // R1 reads format 2 like format 1; a user with separate songs in one file should know.
+        log::warn!(
+            "MIDI file {name}: format 2 (independent songs): all its tracks are read as one \
+             piece, as for format 1"
+        );
+    }
+    Ok(notes)
 }
 
 fn read_inner(bytes: &[u8]) -> Result<Vec<Note>> {

@@ -35,7 +35,7 @@ pub fn save_model(
 }
 
 /// Save parameters under their state_dict names, with hyper-parameters and the codec in
-/// the metadata (perf388: `steps_per_second` instead of a sample rate, MIDI_TOKENS.md).
+/// the metadata (perf388: `steps_per_second` instead of a sample rate, docs/MIDI_TOKENS.md).
 pub fn save_model_as(
     path: &Path,
     layout: &ParamLayout,

@@ -1,4 +1,4 @@
-//! Hyper-parameters of the GRU language model (MODEL_SPEC.md).
+//! Hyper-parameters of the GRU language model (docs/MODEL_SPEC.md).
 
 use anyhow::{bail, Result};
 
@@ -11,7 +11,7 @@ pub struct ModelConfig {
     pub layers: usize,
 }
 
-/// A named benchmark configuration from MODEL_SPEC.md: model plus batch B and TBPTT length T.
+/// A named benchmark configuration from docs/MODEL_SPEC.md: model plus batch B and TBPTT length T.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Preset {
     pub name: &'static str,
@@ -20,7 +20,7 @@ pub struct Preset {
     pub tbptt: usize,
 }
 
-/// Audio presets (MODEL_SPEC.md), then MIDI event presets (V = 388, perf388): events
+/// Audio presets (docs/MODEL_SPEC.md), then MIDI event presets (V = 388, perf388): events
 /// carry far more information than samples, so a chorale model fits in H = 256.
 pub const PRESETS: [Preset; 6] = [
     Preset::new("tiny", 256, 32, 64, 1, 8, 64),

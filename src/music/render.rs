@@ -10,6 +10,7 @@
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Release tail rendered after the last event, so the final notes can decay.
@@ -92,6 +93,72 @@ pub fn render_midi(
     .map_err(|_| anyhow!("the synthesiser failed on this SoundFont or MIDI file"))?;
     normalise_peak(&mut out)?;
     Ok(out)
+}
+
+/// Where the General MIDI SoundFont bundled with the source tree lies
+/// (assets/soundfonts/sf_GMbank.sf2; public domain, see assets/README.md).
+pub fn bundled_soundfont_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/soundfonts/sf_GMbank.sf2")
+}
+
+/// The bytes of the bundled General MIDI SoundFont ([`bundled_soundfont_path`]).
+pub fn bundled_soundfont() -> Result<Vec<u8>> {
+    let path = bundled_soundfont_path();
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read the bundled SoundFont {} (it ships with the source tree); give \
+             another with --soundfont FILE",
+            path.display()
+        )
+    })
+}
+
+/// Renders `midi_bytes` as [`render_midi`] does and writes the result to `path` as 16-bit
+/// PCM WAV, stereo or (`mono`: left and right averaged) mono, atomically: on any error
+/// `path` is left as it was. Returns the seconds written, release tail included.
+pub fn render_to_wav(
+    midi_bytes: &[u8],
+    soundfont: &[u8],
+    sample_rate: u32,
+    program: Option<u8>,
+    mono: bool,
+    path: &Path,
+) -> Result<f64> {
+    let frames = render_midi(midi_bytes, soundfont, sample_rate, program)?;
+    write_frames(path, &frames, sample_rate, mono)?;
+    Ok(frames.len() as f64 / f64::from(sample_rate))
+}
+
+/// Writes stereo frames as 16-bit PCM WAV (or their mean as mono), clamped to [-1, 1].
+pub fn write_frames(path: &Path, frames: &[[f32; 2]], sample_rate: u32, mono: bool) -> Result<()> {
+    ensure!(
+        sample_rate > 0,
+        "{}: cannot write a WAV with sample rate 0",
+        path.display()
+    );
+    let spec = hound::WavSpec {
+        channels: if mono { 1 } else { 2 },
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let pcm = |x: f32| {
+        let x = if x.is_nan() { 0.0 } else { x.clamp(-1.0, 1.0) };
+        (x * 32767.0).round() as i16
+    };
+    crate::fsutil::write_atomic(path, |out| {
+        let mut w = hound::WavWriter::new(out, spec)?;
+        for &[l, r] in frames {
+            if mono {
+                w.write_sample(pcm(0.5 * (l + r)))?;
+            } else {
+                w.write_sample(pcm(l))?;
+                w.write_sample(pcm(r))?;
+            }
+        }
+        w.finalize()?;
+        Ok(())
+    })
 }
 
 /// Checks, then parses, a SoundFont 2 file.
@@ -437,50 +504,4 @@ fn check_refs(
         );
     }
     Ok(())
-}
-
-/// The General MIDI SoundFont bundled in assets/soundfonts (public domain; see assets/README.md).
-pub fn bundled_soundfont() -> Result<Vec<u8>> {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/soundfonts/sf_GMbank.sf2");
-    std::fs::read(&path).with_context(|| {
-        format!(
-            "{}: the bundled SoundFont is missing (it ships with the source tree); give --soundfont FILE",
-            path.display()
-        )
-    })
-}
-
-/// Renders a MIDI file and writes it as a 16-bit WAV (stereo, or mono averaged) at `rate`;
-/// returns its length in seconds.
-pub fn render_to_wav(
-    midi_bytes: &[u8],
-    soundfont: &[u8],
-    rate: u32,
-    program: Option<u8>,
-    mono: bool,
-    path: &std::path::Path,
-) -> Result<f64> {
-    let frames = render_midi(midi_bytes, soundfont, rate, program)?;
-    let spec = hound::WavSpec {
-        channels: if mono { 1 } else { 2 },
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let q = |x: f32| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16;
-    crate::fsutil::write_atomic(path, |out| {
-        let mut w = hound::WavWriter::new(out, spec)?;
-        for [l, r] in &frames {
-            if mono {
-                w.write_sample(q(0.5 * (l + r)))?;
-            } else {
-                w.write_sample(q(*l))?;
-                w.write_sample(q(*r))?;
-            }
-        }
-        w.finalize()?;
-        Ok(())
-    })?;
-    Ok(frames.len() as f64 / rate as f64)
 }

@@ -1,4 +1,4 @@
-//! Generation of perf388 event streams by length of music (MIDI_TOKENS.md S3): sample
+//! Generation of perf388 event streams by length of music (docs/MIDI_TOKENS.md S3): sample
 //! until a stream's TIME_SHIFTs add up to the length asked, then shorten the shift that
 //! crosses it.
 

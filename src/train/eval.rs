@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// forever, while an evaluation must visit every window exactly once, so that the mean
 /// of the per-window means (each over T predictions) is the mean over the whole set.
 ///
-/// perf388 scores every token of every file (MIDI_TOKENS.md S2): a file's last window
+/// perf388 scores every token of every file (docs/MIDI_TOKENS.md S2): a file's last window
 /// may be short; it is padded, and only its real predictions are counted.
 #[derive(Clone, Debug)]
 pub struct EvalWindows {

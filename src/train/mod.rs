@@ -3,7 +3,6 @@
 pub mod eval;
 pub mod metrics;
 mod optim;
-pub mod preview;
 pub mod run_config;
 pub mod session;
 pub mod state;
