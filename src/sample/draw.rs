@@ -185,6 +185,13 @@ impl NoteState {
         }
     }
 
+    /// The state from its GPU layout (`words`).
+    pub fn from_words(w: &[u32]) -> NoteState {
+        let mut start = [0; 128];
+        start.copy_from_slice(&w[..128]);
+        NoteState { start, now: w[128] }
+    }
+
     /// The GPU layout: NOTE_WORDS words.
     pub fn words(&self) -> Vec<u32> {
         let mut w = self.start.to_vec();
