@@ -826,7 +826,13 @@ fn sample_ops_match_their_twins() {
                     let state =
                         NoteState::from_words(&notes_before[st * NOTE_WORDS..][..NOTE_WORDS]);
                     let edge = if ctl.note_rules != 0 {
-                        gruwave::sample::edge_distance_with_rules(row, 0.9, v / 2, u, &state)
+                        gruwave::sample::edge_distance_with_rules(
+                            row,
+                            0.9,
+                            v / 2,
+                            u,
+                            (&state, ctl.max_hold),
+                        )
                     } else {
                         gruwave::sample::edge_distance(row, 0.9, v / 2, u)
                     };
