@@ -5,7 +5,7 @@ use super::preview::is_preview_name;
 use super::train_loop::{print_outcome, run_loop, Outcome};
 use super::{Dataset, EXIT_INTERRUPTED};
 use crate::codec::Codec;
-use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE, PRESETS};
+use crate::model::{load_model, Checkpoint, Preset, DEFAULT_SAMPLE_RATE};
 use crate::plot::PLOT_FILE;
 use crate::train::metrics::{read_metrics, METRICS_FILE};
 use crate::train::session::{RunConfig, Session, MODEL_FILE, STATE_FILE};
@@ -383,15 +383,6 @@ fn clear_run(out: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// "tiny (V=256 E=32 H=64 L=1)", or "custom (...)".
-pub(crate) fn model_name(m: &ModelConfig) -> String {
-    let name = PRESETS
-        .iter()
-        .find(|p| p.model == *m)
-        .map_or("custom", |p| p.name);
-    format!("{name} ({m})")
 }
 
 /// Opens the run (new or resumed) and trains it to its target step, the time budget or Ctrl-C.
