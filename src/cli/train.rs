@@ -101,6 +101,9 @@ pub struct TrainArgs {
     /// Replace a run already in the output folder
     #[arg(long)]
     pub force: bool,
+    /// Time the kernel variants afresh instead of using the choices cached for this GPU
+    #[arg(long)]
+    pub retune: bool,
 }
 
 /// What `prepare` settles before the GPU is opened: bad input fails here, fast.
@@ -121,6 +124,7 @@ enum Start {
 }
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    crate::gpu::tuning_cache::set_retune(args.retune);
     let prepared = prepare(&args)?;
     let (gpu, kernels) = super::open_gpu()?;
     let outcome = train(&args, prepared, &gpu, &kernels)?;

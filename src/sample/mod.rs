@@ -581,6 +581,26 @@ impl Sampler {
     /// Times `candidates` (one warm-up block, then `blocks` timed ones each) and keeps the
     /// fastest: all give the same tokens, so only speed differs. Returns each candidate's
     /// tokens/s. The timing generates tokens, so the state is reset afterwards: prime after.
+    /// As [`Sampler::autotune`], but first asks `cache` for this model shape and stream
+    /// count, and remembers what timing chose. Returns whether it timed.
+    pub fn autotune_cached(
+        &mut self,
+        candidates: &[Tuning],
+        blocks: usize,
+        cache: &crate::gpu::tuning_cache::TuningCache,
+    ) -> Result<bool> {
+        let c = self.layout.config;
+        let key = format!("sample S={} {c}", self.streams);
+        let cached = cache.get(&key);
+        if let Some(t) = candidates.iter().find(|t| Some(format!("{t:?}")) == cached) {
+            self.set_tuning(*t)?;
+            return Ok(false);
+        }
+        self.autotune(candidates, blocks)?;
+        cache.put(&key, &format!("{:?}", self.tuning));
+        Ok(true)
+    }
+
     pub fn autotune(&mut self, candidates: &[Tuning], blocks: usize) -> Result<Vec<(Tuning, f64)>> {
         ensure!(!candidates.is_empty(), "no tunings to choose from");
         let opts = SampleOptions::default();
