@@ -3,7 +3,7 @@
 //   g = grad*coef; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g²
 //   p -= step_size * m / (sqrt(v) / bc2_sqrt + eps),  step_size = lr / (1 - b1^t)
 
-struct Params {
+struct AdamParams {
     n: u32,
     step_size: f32,
     bc2_sqrt: f32,
@@ -16,7 +16,7 @@ struct Params {
     one_minus_beta2: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: AdamParams;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
 @group(0) @binding(3) var<storage, read_write> params: array<f32>;

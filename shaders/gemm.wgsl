@@ -7,7 +7,7 @@
 // memory held as vec4s. Every global access is guarded against M, N and K, so ragged shapes stay in
 // bounds (the module is compiled without runtime bounds checks).
 
-struct Params {
+struct GemmParams {
     m: u32, n: u32, k: u32,
     a_off: u32, a_rs: u32, a_cs: u32,
     b_off: u32, b_rs: u32, b_cs: u32,
@@ -16,7 +16,7 @@ struct Params {
     flags: u32, // bit 0: add bias[j]; bit 1: accumulate into C
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: GemmParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;

@@ -6,7 +6,7 @@
 // Tile: 8 batch rows x 32 hidden units per workgroup, K in chunks of 32; every global
 // access is guarded (the module runs without runtime bounds checks).
 
-struct Params {
+struct StepParams {
     batch: u32,
     hidden: u32,
     gi_off: u32,     // gi row of (t, b=0); rows are 3H wide
@@ -18,7 +18,7 @@ struct Params {
     save: u32,       // 1: write gates (training); 0: inference only
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: StepParams;
 @group(0) @binding(1) var<storage, read> gi: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> hseq: array<f32>;
@@ -188,7 +188,7 @@ fn gru_step_sliced(@builtin(local_invocation_index) tid: u32, @builtin(workgroup
 // the gates. Layer 0 (inp = 0) takes its input projection from the table (embedding·W_ihᵀ
 // + b_ih, one row per token) instead. Weights in PyTorch's [3H, K] layout.
 
-struct CellParams {
+struct GruCellParams {
     streams: u32,
     hidden: u32,
     inp: u32,        // input width; 0: layer 0, from the table
@@ -204,7 +204,7 @@ struct CellParams {
     vocab: u32,
 }
 
-@group(0) @binding(0) var<uniform> cp: CellParams;
+@group(0) @binding(0) var<uniform> cp: GruCellParams;
 @group(0) @binding(1) var<storage, read> hist: array<u32>;
 @group(0) @binding(3) var<storage, read> h_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> h: array<f32>;

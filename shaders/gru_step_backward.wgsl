@@ -7,7 +7,7 @@
 // Tile: 4 batch rows x 32 hidden units, the 3H-long product in chunks of 32 split over
 // two halves of the workgroup.
 
-struct Params {
+struct StepBackwardParams {
     batch: u32,
     hidden: u32,
     whh_off: u32,
@@ -23,7 +23,7 @@ struct Params {
     dout_off: u32,      // dh_out row of (t, b=0)
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: StepBackwardParams;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> gates: array<f32>;
 @group(0) @binding(3) var<storage, read> hseq: array<f32>;

@@ -1,7 +1,7 @@
 // Deterministic reductions (fixed summation order, no float atomics); wg_sum comes from
 // wg_reduce*.wgsl.
 
-struct Params {
+struct ReduceParams {
     n: u32,        // elements (sum_scaled, sumsq_partial) or rows (colsum)
     cols: u32,     // colsum: columns
     in_off: u32,
@@ -10,7 +10,7 @@ struct Params {
     parts: u32,    // sumsq_partial / clip_coef: number of partial sums
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: ReduceParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 

@@ -40,6 +40,7 @@ struct Controls {
 var<workgroup> pick: atomic<u32>;
 var<workgroup> drawn: array<u32, 4>;
 var<workgroup> force: u32;
+var<workgroup> shift_cap: u32;
 
 // Note state of a stream: per pitch its start time + 1 (0: silent), then the current time,
 // in 10 ms steps. Mirrored by gruwave::sample::NoteState.
@@ -47,18 +48,22 @@ const NOTE_WORDS: u32 = 129u;
 const NOTE_NOW: u32 = 128u;
 
 // Whether `stream` may draw token v: under the note rules a NOTE_ON needs a silent pitch
-// and a NOTE_OFF a sounding one, so decoding never stacks or drops notes.
+// and a NOTE_OFF a sounding one, so decoding never stacks or drops notes, and a TIME_SHIFT
+// may not carry the longest-held note past max_hold (shift_cap, set by draw_token).
 fn allowed(stream: u32, v: u32) -> bool {
     if (ctl.note_rules == 0u) { return true; }
     let base = stream * NOTE_WORDS;
     if (v < 128u) { return notes[base + v] == 0u; }
     if (v < 256u) { return notes[base + v - 128u] != 0u; }
+    if (v < 356u) { return v - 255u <= shift_cap; }
     return true;
 }
 
 // The NOTE_OFF forced on `stream`: of the notes held max_hold steps or more, the one that
 // started first (the lower pitch on ties); `none` when there is none or rules are off.
+// Also sets shift_cap: the longest TIME_SHIFT that keeps every note within max_hold.
 fn forced_off(stream: u32, none: u32) -> u32 {
+    shift_cap = 100u;
     if (ctl.note_rules == 0u) { return none; }
     let base = stream * NOTE_WORDS;
     let now = notes[base + NOTE_NOW];
@@ -66,10 +71,14 @@ fn forced_off(stream: u32, none: u32) -> u32 {
     var first = 0xffffffffu;
     for (var q = 0u; q < 128u; q++) {
         let s = notes[base + q];
-        if (s != 0u && now - (s - 1u) >= ctl.max_hold && s < first) {
+        if (s != 0u && s < first) {
             first = s;
-            best = 128u + q;
+            if (now - (s - 1u) >= ctl.max_hold) { best = 128u + q; }
         }
+    }
+    if (first != 0xffffffffu) {
+        let held = now - (first - 1u);
+        shift_cap = select(0u, min(100u, ctl.max_hold - held), held < ctl.max_hold);
     }
     return best;
 }

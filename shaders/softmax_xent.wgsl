@@ -4,7 +4,7 @@
 //   loss[row] = logsumexp(logits) - logits[target]
 //   dlogits   = (softmax(logits) - onehot(target)) * scale      (scale = 1 / (B*T))
 
-struct Params {
+struct XentParams {
     rows: u32,
     vocab: u32,
     batch: u32,
@@ -13,7 +13,7 @@ struct Params {
     tok_off: u32,    // first input column in the token rows
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: XentParams;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;

@@ -184,6 +184,29 @@ fn midi_trains_resumes_exactly_evaluates_and_samples() {
     }
 }
 
+/// With no --model, sample composes with the bundled chorale model: a perf388 model whose
+/// pieces sound (notes, a rendered WAV).
+#[test]
+fn sample_without_a_model_uses_the_bundled_chorale_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gruwave"))
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .current_dir(dir.path())
+        .args(["sample", "--seconds", "4"])
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    let mid = dir.path().join("sample.mid");
+    let notes = midi::read_notes(&std::fs::read(&mid).unwrap(), "sample.mid").unwrap();
+    assert!(notes.len() >= 4, "{} notes in 4 s: {log}", notes.len());
+    assert!(dir.path().join("sample.wav").exists() && dir.path().join("sample.png").exists());
+}
+
 #[test]
 fn models_and_data_of_different_kinds_are_refused_with_nothing_written() {
     let dir = tempfile::tempdir().unwrap();

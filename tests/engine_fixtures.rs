@@ -48,17 +48,21 @@ fn forward_backward_matches(file: &str) {
     let (gpu, k) = gpu();
     let mut ck = Checker(Vec::new());
     let mut tr = Trainer::new(&gpu, &k, &layout, &params, b, t, TrainOptions::default()).unwrap();
-    tr.ws.set_state(&fx.f32("h0")).unwrap();
+    tr.workspace().set_state(&fx.f32("h0")).unwrap();
     let loss = tr
         .compute_gradients(&window(&fx.i64("tokens"), &fx.i64("targets"), b, t))
         .unwrap();
     ck.check("loss", &[loss], &fx.f64("loss.f64"));
     ck.check(
         "logits",
-        &tr.ws.read_logits().unwrap(),
+        &tr.workspace().read_logits().unwrap(),
         &fx.f64("logits.f64"),
     );
-    ck.check("hn", &tr.ws.read_state().unwrap(), &fx.f64("hn.f64"));
+    ck.check(
+        "hn",
+        &tr.workspace().read_state().unwrap(),
+        &fx.f64("hn.f64"),
+    );
     let grads = tr.read_grads().unwrap();
     for e in &layout.entries {
         let g = &grads[e.offset..e.offset + e.len];
@@ -70,7 +74,7 @@ fn forward_backward_matches(file: &str) {
     }
     ck.check(
         "grad.h0",
-        &tr.ws.read_grad_h0().unwrap(),
+        &tr.workspace().read_grad_h0().unwrap(),
         &fx.f64("grad.h0.f64"),
     );
 }
@@ -112,7 +116,7 @@ fn tbptt_chunks_and_training_steps_match_pytorch() {
         let p = format!("chunk{}.", c + 1);
         ck.check(
             &format!("{p}h0"),
-            &tr.ws.read_state().unwrap(),
+            &tr.workspace().read_state().unwrap(),
             &fx.f64(&format!("{p}h0.f64")),
         );
         let loss = tr.compute_gradients(&chunk(c)).unwrap();
@@ -123,12 +127,12 @@ fn tbptt_chunks_and_training_steps_match_pytorch() {
         );
         ck.check(
             &format!("{p}logits"),
-            &tr.ws.read_logits().unwrap(),
+            &tr.workspace().read_logits().unwrap(),
             &fx.f64(&format!("{p}logits.f64")),
         );
         ck.check(
             &format!("{p}hn"),
-            &tr.ws.read_state().unwrap(),
+            &tr.workspace().read_state().unwrap(),
             &fx.f64(&format!("{p}hn.f64")),
         );
         let grads = tr.read_grads().unwrap();
@@ -154,7 +158,7 @@ fn tbptt_chunks_and_training_steps_match_pytorch() {
         );
         ck.check(
             &format!("{p}hn"),
-            &tr.ws.read_state().unwrap(),
+            &tr.workspace().read_state().unwrap(),
             &fx.f64(&format!("{p}hn.f64")),
         );
         let now = tr.read_params().unwrap();

@@ -82,7 +82,7 @@ fn compare_with(c: &Case, k: &Arc<Kernels>) -> Vec<String> {
     let (gpu, _) = gpu();
     let p32: Vec<f32> = c.params.iter().map(|&v| v as f32).collect();
     let mut tr = Trainer::new(&gpu, k, &layout, &p32, c.b, c.t, TrainOptions::default()).unwrap();
-    tr.ws
+    tr.workspace()
         .set_state(&c.h0.iter().map(|&v| v as f32).collect::<Vec<_>>())
         .unwrap();
     let loss = tr.compute_gradients(&c.window).unwrap();
@@ -98,12 +98,16 @@ fn compare_with(c: &Case, k: &Arc<Kernels>) -> Vec<String> {
         }
     };
     cmp("loss".into(), &[loss], &[fwd.loss]);
-    cmp("logits".into(), &tr.ws.read_logits().unwrap(), &fwd.logits);
-    cmp("hn".into(), &tr.ws.read_state().unwrap(), &fwd.hn);
+    cmp(
+        "logits".into(),
+        &tr.workspace().read_logits().unwrap(),
+        &fwd.logits,
+    );
+    cmp("hn".into(), &tr.workspace().read_state().unwrap(), &fwd.hn);
     for l in 0..c.cfg.layers {
         cmp(
             format!("layer {l} out"),
-            &tr.ws.read_layer_out(l).unwrap(),
+            &tr.workspace().read_layer_out(l).unwrap(),
             &fwd.layer_out[l],
         );
     }
@@ -116,7 +120,7 @@ fn compare_with(c: &Case, k: &Arc<Kernels>) -> Vec<String> {
     }
     cmp(
         "grad h0".into(),
-        &tr.ws.read_grad_h0().unwrap(),
+        &tr.workspace().read_grad_h0().unwrap(),
         &bwd.grad_h0,
     );
     bad
@@ -172,9 +176,9 @@ fn reset_streams_start_from_zero_state() {
     let (gpu, k) = gpu();
     let p32: Vec<f32> = c.params.iter().map(|&v| v as f32).collect();
     let tr = Trainer::new(&gpu, &k, &layout, &p32, c.b, c.t, TrainOptions::default()).unwrap();
-    tr.ws.set_state(&vec![0.7; c.h0.len()]).unwrap();
-    tr.ws.reset_streams(&[false, true, false]);
-    let st = tr.ws.read_state().unwrap();
+    tr.workspace().set_state(&vec![0.7; c.h0.len()]).unwrap();
+    tr.workspace().reset_streams(&[false, true, false]);
+    let st = tr.workspace().read_state().unwrap();
     let h = c.cfg.hidden;
     for l in 0..2 {
         for b in 0..3 {

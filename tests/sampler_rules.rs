@@ -57,11 +57,10 @@ fn replay(
         let u = uniform(opts.seed, stream as u32, step as u32);
         let temp = opts.temperature as f64;
         let forced = notes.forced_off(max_hold).is_some();
-        if !forced && edge_distance_with_rules(&f.logits, temp, opts.top_k, u, &notes) < 1e-5 {
-            assert!(
-                notes.allowed(t),
-                "stream {stream} step {step}: {t} is not allowed"
-            );
+        let edge = edge_distance_with_rules(&f.logits, temp, opts.top_k, u, (&notes, max_hold));
+        if !forced && edge < 1e-5 {
+            let ok = notes.allowed(t, max_hold);
+            assert!(ok, "stream {stream} step {step}: {t} is not allowed");
         } else {
             let want = draw_with_rules(&f.logits, temp, opts.top_k, u, &notes, max_hold);
             assert_eq!(t, want, "stream {stream} step {step} ({opts:?})");
@@ -75,22 +74,29 @@ fn replay(
 }
 
 /// The tokens break no rule: no NOTE_ON of a sounding pitch, no NOTE_OFF of a silent one,
-/// and no note sounds past `max_hold` plus the TIME_SHIFT that crossed it.
+/// and no note sounds past `max_hold`.
 fn assert_well_formed(toks: &[u32], prime: &[u32], max_hold: u32) {
     let mut notes = NoteState::after(prime);
-    let mut held: Vec<Option<u32>> = vec![None; 128];
-    for (i, &s) in NoteState::after(prime).words()[..128].iter().enumerate() {
-        held[i] = (s != 0).then_some(0);
-    }
+    // Steps each sounding note has been held: the primer's from its note state.
+    let w = notes.words();
+    let mut held: Vec<Option<u32>> = w[..128]
+        .iter()
+        .map(|&s| (s != 0).then(|| w[128] - (s - 1)))
+        .collect();
     for (i, &t) in toks.iter().enumerate() {
-        assert!(notes.allowed(t), "token {i} ({t}) breaks the note rules");
+        let forced = notes.forced_off(max_hold);
+        assert!(
+            forced.is_none_or(|f| f == t),
+            "token {i} ({t}), not {forced:?}"
+        );
+        assert!(
+            notes.allowed(t, max_hold),
+            "token {i} ({t}) breaks the note rules"
+        );
         if (256..356).contains(&t) {
             for h in held.iter_mut().flatten() {
-                assert!(
-                    *h < max_hold,
-                    "token {i}: a note sounded {h} steps before a shift"
-                );
                 *h += t - 255;
+                assert!(*h <= max_hold, "token {i}: a note sounded {h} steps");
             }
         }
         match t {

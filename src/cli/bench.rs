@@ -1,13 +1,17 @@
 //! `gruwave bench`: training and sampling throughput, and a per-kernel GPU profile.
 
+use crate::bench::ops::{self, OPS};
 use crate::bench::{profile_lines, sample, train};
+use crate::gpu::Gpu;
 use crate::kernels::Choice;
 use crate::model::{Preset, DEFAULT_SAMPLE_RATE};
+use crate::Kernels;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -33,15 +37,24 @@ pub struct BenchArgs {
     /// first (on a GPU, `gruwave sample` and this bench try several and keep the fastest)
     #[arg(long)]
     pub no_tune: bool,
+    /// Time one op (or several, comma-separated, or `all`) alone instead, at the `base` and
+    /// `large` shapes unless --config says otherwise, and report GFLOP/s and GB/s
+    #[arg(long, value_delimiter = ',')]
+    pub op: Vec<String>,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    // A benchmark measures what the timed choices are: it always times them.
+    crate::gpu::tuning_cache::set_retune(true);
     for w in &a.what {
         if w != "train" && w != "sample" {
             bail!("--what takes train and/or sample, not '{w}'");
         }
     }
     let (gpu, k) = super::open_gpu()?;
+    if !a.op.is_empty() {
+        return run_ops(&a, &gpu, &k);
+    }
     let names: Vec<String> = if a.config.is_empty() {
         let d = if gpu.is_software() {
             "tiny"
@@ -57,29 +70,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         .map(|n| Preset::by_name(n))
         .collect::<Result<Vec<_>>>()?;
     let info = &gpu.info;
-    println!(
-        "adapter: {} | backend: {:?} | type: {:?} | driver: {} {}",
-        info.name, info.backend, info.device_type, info.driver, info.driver_info
-    );
-    let reductions = if k.options.subgroups {
-        "subgroup"
-    } else {
-        "workgroup-memory tree"
-    };
-    let gemm = match k.options.gemm {
-        Choice::Timed => "timed per shape".to_string(),
-        Choice::Fixed(t) => format!("{0}x{0}", t.size()),
-    };
-    let step = match k.options.step {
-        Choice::Timed => "timed per shape".to_string(),
-        Choice::Fixed(v) => format!("{v:?}").to_lowercase(),
-    };
-    println!(
-        "features: {} | reductions: {reductions} (GRUWAVE_SUBGROUPS=0 forces the tree) | \
-         GEMM tiles: {gemm} (GRUWAVE_GEMM_TILE=64|128 fixes them) | step kernels: {step} \
-         (GRUWAVE_STEP=tiled|sliced)",
-        gpu.capabilities()
-    );
+    print_adapter(&gpu);
+    print_features(&gpu, &k);
     if a.profile && crate::gpu::Profiler::new(&gpu, 1).is_none() {
         println!("profile: this adapter has no timestamp queries inside compute passes; kernel times are not available");
     }
@@ -156,4 +148,87 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         println!("\nwrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_adapter(gpu: &Gpu) {
+    let info = &gpu.info;
+    println!(
+        "adapter: {} | backend: {:?} | type: {:?} | driver: {} {}",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    );
+}
+
+/// `gruwave bench --op`: each op alone at each configuration's shapes.
+fn run_ops(a: &BenchArgs, gpu: &Arc<Gpu>, k: &Arc<Kernels>) -> Result<ExitCode> {
+    let names: Vec<String> = if a.op.iter().any(|o| o == "all") {
+        OPS.iter().map(|o| o.to_string()).collect()
+    } else {
+        a.op.clone()
+    };
+    for n in &names {
+        if !OPS.contains(&n.as_str()) {
+            bail!("unknown op '{n}'; the ops are: {}, or all", OPS.join(", "));
+        }
+    }
+    let configs: Vec<String> = if a.config.is_empty() {
+        vec!["base".into(), "large".into()]
+    } else {
+        a.config.clone()
+    };
+    let presets = configs
+        .iter()
+        .map(|n| Preset::by_name(n))
+        .collect::<Result<Vec<_>>>()?;
+    print_adapter(gpu);
+    println!(
+        "{:<18} {:<7} {:>6} {:>12} {:>9} {:>9}  shape",
+        "op", "config", "calls", "us/call", "GFLOP/s", "GB/s"
+    );
+    println!("{}", "-".repeat(100));
+    let mut rows = Vec::new();
+    for name in &names {
+        for p in &presets {
+            let r = ops::op(gpu, k, p, name)?;
+            println!(
+                "{:<18} {:<7} {:>6} {:>12.1} {:>9} {:>9.1}  {}",
+                r.op,
+                r.config,
+                r.calls,
+                r.us_per_call,
+                r.gflops().map_or(String::new(), |g| format!("{g:.1}")),
+                r.gbps(),
+                r.shape
+            );
+            rows.push(r.to_json());
+        }
+    }
+    if let Some(path) = &a.json {
+        let doc = json!({"adapter": gpu.info.name, "results": rows});
+        crate::fsutil::write_bytes_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The kernel build and choices, and how to change them.
+fn print_features(gpu: &Gpu, k: &Kernels) {
+    let reductions = if k.options.subgroups {
+        "subgroup"
+    } else {
+        "workgroup-memory tree"
+    };
+    let gemm = match k.options.gemm {
+        Choice::Timed => "timed per shape".to_string(),
+        Choice::Fixed(t) => format!("{0}x{0}", t.size()),
+    };
+    let step = match k.options.step {
+        Choice::Timed => "timed per shape".to_string(),
+        Choice::Fixed(v) => format!("{v:?}").to_lowercase(),
+    };
+    println!(
+        "features: {} | reductions: {reductions} (GRUWAVE_SUBGROUPS=0 forces the tree) | \
+         GEMM tiles: {gemm} (GRUWAVE_GEMM_TILE=64|128 fixes them) | step kernels: {step} \
+         (GRUWAVE_STEP=tiled|sliced)",
+        gpu.capabilities()
+    );
 }

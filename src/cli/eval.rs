@@ -63,7 +63,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         audio.describe(&audio.train, rate),
         w.predictions(),
         w.total_tokens(),
-        super::train::model_name(&ckpt.layout.config),
+        ckpt.layout.config.named(),
     );
     if let Some(note) = audio.skipped_note() {
         println!("{note}");

@@ -29,11 +29,12 @@ use std::sync::Arc;
 #[command(
     name = "gruwave",
     version,
-    about = "Train GRU language models on music (8-bit mu-law audio) on the GPU, and sample from them",
-    long_about = "Train GRU language models on music (8-bit mu-law audio) on the GPU, and sample from them.\n\n\
-        Start with `gruwave demo`: it trains a small model on the clips bundled in assets/, \
-        writes the training curve and lets you hear what it learned. Then point `gruwave train` \
-        at your own WAV files or folders.\n\n\
+    about = "Train GRU language models on music (MIDI note events or mu-law audio) on the GPU, and compose with them",
+    long_about = "Train GRU language models on music (MIDI note events or 8-bit mu-law audio) on the GPU, and compose with them.\n\n\
+        Start with `gruwave demo`: it composes with the bundled chorale model (a MIDI file, its \
+        rendering and a piano roll), compares the pieces with real chorales, and trains a small \
+        model so you see it learn. `gruwave sample` composes 30 s at once. Then point \
+        `gruwave train` at your own MIDI (or WAV) files or folders.\n\n\
         Environment: WGPU_BACKEND (vulkan, metal, dx12) and WGPU_ADAPTER_NAME pick the GPU \
         (see `gruwave devices`); RUST_LOG=info shows more detail."
 )]
@@ -44,17 +45,17 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a model on WAV files or folders (or continue a run with --resume)
+    /// Train a model on MIDI or WAV files or folders (or continue a run with --resume)
     Train(Box<train::TrainArgs>),
-    /// Print a model's bits per sample on WAV files or folders
+    /// Print a model's bits per event on MIDI, or bits per sample on audio
     Eval(eval::EvalArgs),
-    /// Generate audio from a checkpoint on the GPU
+    /// Compose with a model on the GPU: MIDI (+ WAV, piano roll) from an event model, or audio
     Sample(sample::SampleArgs),
     /// Render MIDI files to WAV with a General MIDI SoundFont
     Render(render::RenderArgs),
     /// Compare the statistics of generated MIDI with reference MIDI (pitch classes, rhythm, ...)
     Stats(stats::StatsArgs),
-    /// Train on the bundled clips for about two minutes and show the results
+    /// Compose with the bundled chorale model, compare with Bach, and watch a model learn (about 4 minutes)
     Demo(demo::DemoArgs),
     /// Measure training and sampling throughput (and GPU time per kernel with --profile)
     Bench(bench::BenchArgs),

@@ -3,6 +3,7 @@
 
 use crate::audio::{load_wav_at, write_wav};
 use crate::codec::{decode_all, encode_all, Codec};
+use crate::gpu::tuning_cache::{set_retune, TuningCache};
 use crate::model::{load_model, Checkpoint};
 use crate::sample::{SampleOptions, Sampler, Tuning, MAX_STREAMS};
 use anyhow::{bail, Context, Result};
@@ -64,6 +65,9 @@ pub struct SampleArgs {
     /// MIDI: write only the .mid (no rendered WAV, no piano roll)
     #[arg(long)]
     pub midi_only: bool,
+    /// Time the sampler's work splits afresh instead of using the choice cached for this GPU
+    #[arg(long)]
+    pub retune: bool,
 }
 
 /// Output file of stream `i`, with extension `ext`.
@@ -119,6 +123,7 @@ fn available_memory() -> Option<u64> {
 }
 
 pub fn run(a: SampleArgs) -> Result<ExitCode> {
+    set_retune(a.retune);
     let model = a.model.clone().unwrap_or_else(bundled_model);
     if a.model.is_none() && !model.exists() {
         bail!(
@@ -215,11 +220,17 @@ fn run_audio(
     let candidates = Tuning::candidates(&gpu, a.streams);
     if candidates.len() > 1 && n >= 16 * sampler.block() {
         let t0 = Instant::now();
-        let timed = sampler.autotune(&candidates, 2)?;
+        let cache = TuningCache::for_gpu(&gpu);
+        let timed = sampler.autotune_cached(&candidates, 2, &cache)?;
         log::info!(
-            "work split: {} (fastest of {} in {:.0} ms)",
+            "work split: {} ({} {} candidates in {:.0} ms)",
             sampler.tuning(),
-            timed.len(),
+            if timed {
+                "fastest of"
+            } else {
+                "cached; --retune times the"
+            },
+            candidates.len(),
             t0.elapsed().as_secs_f64() * 1e3
         );
     }

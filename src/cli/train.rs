@@ -6,7 +6,7 @@ use super::train_loop::{print_outcome, run_loop, Outcome};
 use super::{Dataset, EXIT_INTERRUPTED};
 use crate::audio::check_sample_rate;
 use crate::codec::Codec;
-use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE, PRESETS};
+use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE};
 use crate::plot::PLOT_FILE;
 use crate::train::metrics::{read_metrics, MetricsRow, METRICS_FILE};
 use crate::train::run_config::MAX_SAMPLE_SECONDS;
@@ -110,6 +110,9 @@ pub struct TrainArgs {
     /// Replace a run already in the output folder
     #[arg(long)]
     pub force: bool,
+    /// Time the kernel variants afresh instead of using the choices cached for this GPU
+    #[arg(long)]
+    pub retune: bool,
 }
 
 /// What `prepare` settles before the GPU is opened: bad input fails here, fast.
@@ -130,6 +133,7 @@ enum Start {
 }
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    crate::gpu::tuning_cache::set_retune(args.retune);
     let prepared = prepare(&args)?;
     let (gpu, kernels) = super::open_gpu()?;
     let outcome = train(&args, prepared, &gpu, &kernels)?;
@@ -566,15 +570,6 @@ fn resume_metrics(from: &Path, step: u64) -> Vec<MetricsRow> {
         );
     }
     rows
-}
-
-/// "tiny (V=256 E=32 H=64 L=1)", or "custom (...)".
-pub(crate) fn model_name(m: &ModelConfig) -> String {
-    let name = PRESETS
-        .iter()
-        .find(|p| p.model == *m)
-        .map_or("custom", |p| p.name);
-    format!("{name} ({m})")
 }
 
 /// Opens the run (new or resumed) and trains it to its target step, the time budget or Ctrl-C.

@@ -2,7 +2,6 @@
 //! validation, checkpoints with metrics, plot and generated previews, and Ctrl-C.
 
 use super::preview::{preview_name, write_preview, PreviewSpec};
-use super::train::model_name;
 use super::{human_duration, Dataset, EXIT_INTERRUPTED};
 use crate::codec::Codec;
 use crate::midi;
@@ -166,237 +165,290 @@ impl Recent {
     }
 }
 
+/// A run in progress: the session, its metrics so far, and what the loop reports.
+struct TrainLoop<'a> {
+    session: Session,
+    rows: Vec<MetricsRow>,
+    out: PathBuf,
+    data: &'a Dataset,
+    gpu: &'a Arc<Gpu>,
+    kernels: &'a Arc<Kernels>,
+    title: String,
+    first_step: u64,
+    started: Instant,
+    deadline: Option<Instant>,
+    progress: Progress,
+    recent: Recent,
+    saved_at: Option<u64>,
+    preview: Option<PathBuf>,
+}
+
 /// Trains `session` until its target step, `minutes` of wall time, or Ctrl-C; validates
 /// and saves checkpoints on the run's schedule and once more at the end. `rows` are the
 /// metrics of the steps before (a resumed run's).
 pub(crate) fn run_loop(
-    mut session: Session,
-    mut rows: Vec<MetricsRow>,
+    session: Session,
+    rows: Vec<MetricsRow>,
     out: PathBuf,
-    audio: &Dataset,
+    data: &Dataset,
     minutes: Option<f64>,
     gpu: &Arc<Gpu>,
     kernels: &Arc<Kernels>,
 ) -> Result<Outcome> {
     let run = session.run.clone();
-    let unit = run.codec.unit();
     let first_step = session.step_count();
-    let target = run.steps;
-    if target.is_some_and(|t| first_step >= t) && minutes.is_none() {
+    let started = Instant::now();
+    let mut lp = TrainLoop {
+        title: format!("{} · B={} T={}", run.model.named(), run.batch, run.tbptt),
+        progress: Progress::new(first_step, run.steps),
+        deadline: minutes.map(|m| started + Duration::from_secs_f64(m * 60.0)),
+        recent: Recent {
+            window: VecDeque::new(),
+        },
+        session,
+        rows,
+        out,
+        data,
+        gpu,
+        kernels,
+        first_step,
+        started,
+        saved_at: None,
+        preview: None,
+    };
+    if run.steps.is_some_and(|t| first_step >= t) && minutes.is_none() {
         eprintln!(
             "the run has already done {first_step} of {} steps; pass --steps N to train longer",
-            target.unwrap_or(0)
+            run.steps.unwrap_or(0)
         );
-        return Ok(Outcome {
-            out,
-            steps: first_step,
-            new_steps: 0,
-            valid_bits: rows.iter().rev().find_map(|r| r.valid_bits),
-            unit: run.codec.unit(),
-            events_per_second: valid_events_per_second(audio),
-            interrupted: false,
-            seconds: 0.0,
-            skipped_note: audio.skipped_note(),
-            preview: None,
-        });
+        lp.progress.bar.finish_and_clear();
+        return Ok(lp.outcome(false));
     }
     eprintln!(
         "training {}, B={} T={}, lr {} on {}; validating on {}",
-        model_name(&run.model),
+        run.model.named(),
         run.batch,
         run.tbptt,
         run.opts.lr,
-        audio.describe(&audio.train, run.sample_rate),
-        if audio.valid.is_empty() {
+        data.describe(&data.train, run.sample_rate),
+        if data.valid.is_empty() {
             "nothing (no validation data)".to_string()
         } else {
-            audio.describe(&audio.valid, run.sample_rate)
+            data.describe(&data.valid, run.sample_rate)
         }
     );
-    let title = format!(
-        "{} · B={} T={}",
-        model_name(&run.model),
-        run.batch,
-        run.tbptt
-    );
+    let stopped_by_ctrl_c = lp.train()?;
+    lp.finish(stopped_by_ctrl_c)
+}
 
-    let interrupted = interrupt_flag();
-    interrupted.store(false, Ordering::SeqCst);
-    let started = Instant::now();
-    let deadline = minutes.map(|m| started + Duration::from_secs_f64(m * 60.0));
-    let elapsed = |s: &Session| s.elapsed_before() + started.elapsed().as_secs_f64();
-    let progress = Progress::new(first_step, target);
-    let mut recent = Recent {
-        window: VecDeque::new(),
-    };
-    let every = |n: u64, step: u64| n > 0 && step.is_multiple_of(n);
-    let mut saved_at = None;
-    let stopped_by_ctrl_c;
+impl TrainLoop<'_> {
+    fn unit(&self) -> &'static str {
+        self.session.run.codec.unit()
+    }
 
-    // Validation bits/sample, and a note of how long it took (to help choose --valid-every).
-    let validate = |session: &Session, progress: &Progress| -> Result<Option<(f64, String)>> {
-        let steps = session.evaluator().map_or(0, |e| e.passes());
+    /// Training seconds, counting the runs before a resume.
+    fn elapsed(&self) -> f64 {
+        self.session.elapsed_before() + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Steps are submitted back to back and their losses read in batches, so the GPU never
+    /// waits for the host between steps; the bar and metrics still see every step. Returns
+    /// whether Ctrl-C stopped the run.
+    fn train(&mut self) -> Result<bool> {
+        let interrupted = interrupt_flag();
+        interrupted.store(false, Ordering::SeqCst);
+        let run = self.session.run.clone();
+        let mut batch_started = Instant::now();
+        loop {
+            let step = self.session.step_count();
+            let ctrl_c = interrupted.load(Ordering::SeqCst);
+            let stop = ctrl_c
+                || run.steps.is_some_and(|t| step >= t)
+                || self.deadline.is_some_and(|d| Instant::now() >= d);
+            let first_step = self.first_step;
+            let due = |n: u64| n > 0 && step.is_multiple_of(n) && step > first_step;
+            let read_now = stop
+                || self.session.uncollected() >= READ_EVERY_STEPS
+                || batch_started.elapsed() >= READ_EVERY_TIME
+                || due(run.valid_every)
+                || due(run.checkpoint_every);
+            if read_now && self.session.uncollected() > 0 {
+                self.collect(step, batch_started)?;
+                batch_started = Instant::now();
+                if due(run.valid_every) {
+                    self.validate_now(step)?;
+                }
+                if due(run.checkpoint_every) {
+                    self.checkpoint(true)?;
+                    self.saved_at = Some(step);
+                }
+                self.update_bar(step);
+            }
+            if stop {
+                return Ok(ctrl_c);
+            }
+            self.session.submit()?;
+        }
+    }
+
+    /// Reads back the stats of the steps submitted up to `step` into the metrics, timed
+    /// from `since`.
+    fn collect(&mut self, step: u64, since: Instant) -> Result<()> {
+        let stats = self.session.collect()?;
+        let secs = since.elapsed().as_secs_f64() / stats.len() as f64;
+        let first = step + 1 - stats.len() as u64;
+        for (i, s) in stats.iter().enumerate() {
+            let bits = s.loss as f64 / LN2;
+            self.recent.push(bits, secs);
+            self.rows.push(MetricsRow {
+                step: first + i as u64,
+                train_bits: bits,
+                valid_bits: None,
+                tokens_per_s: self.session.tokens_per_step() as f64 / secs,
+                elapsed_s: self.elapsed(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Validation bits per token, and a note of how long it took (to help choose
+    /// --valid-every); `None` without validation data.
+    fn validate(&self) -> Result<Option<(f64, String)>> {
+        let passes = self.session.evaluator().map_or(0, |e| e.passes());
         let t0 = Instant::now();
-        let nats = session.validate(&mut |done| {
-            progress
-                .bar
-                .set_message(format!("validating {done}/{steps}"));
-        })?;
+        let bar = &self.progress.bar;
+        let nats = self
+            .session
+            .validate(&mut |done| bar.set_message(format!("validating {done}/{passes}")))?;
         let took = format!(
             "validated in {}",
             human_duration(t0.elapsed().as_secs_f64())
         );
         Ok(nats.map(|n| (n / LN2, took)))
-    };
-    let sample_seconds = run.sample_seconds;
-    let mut preview = None;
-    let write_curves = |rows: &[MetricsRow]| -> Result<()> {
-        write_metrics(&out.join(METRICS_FILE), rows)?;
-        if !rows.is_empty() {
-            if let Err(e) = plot_metrics(&out.join(PLOT_FILE), rows, &title, unit) {
+    }
+
+    /// Validates at `step` during training: the value goes into the step's metrics row.
+    fn validate_now(&mut self, step: u64) -> Result<()> {
+        if let Some((v, took)) = self.validate()? {
+            let elapsed = self.elapsed();
+            if let Some(row) = self.rows.last_mut() {
+                row.valid_bits = Some(v);
+                row.elapsed_s = elapsed;
+            }
+            let unit = self.unit();
+            self.progress.line(&format!(
+                "step {step}: train {:.3} bits/{unit} (mean of the last {}), valid {v:.3} bits/{unit} ({took})",
+                self.recent.mean_bits(),
+                self.recent.window.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The bar: smoothed loss, throughput, and time left.
+    fn update_bar(&self, step: u64) {
+        let per_step = self.started.elapsed().as_secs_f64() / (step - self.first_step) as f64;
+        let target = self.session.run.steps;
+        let mut left = target.map(|t| t.saturating_sub(step) as f64 * per_step);
+        if let Some(d) = self.deadline {
+            let budget = d.saturating_duration_since(Instant::now()).as_secs_f64();
+            left = Some(left.map_or(budget, |l| l.min(budget)));
+        }
+        self.progress.bar.set_position(step);
+        self.progress.bar.set_message(format!(
+            "ETA {}, train {:.3} bits/{}, {:.0} tokens/s",
+            left.map_or("?".to_string(), human_duration),
+            self.recent.mean_bits(),
+            self.unit(),
+            self.session.tokens_per_step() as f64 / self.recent.mean_secs()
+        ));
+    }
+
+    fn write_curves(&self) -> Result<()> {
+        write_metrics(&self.out.join(METRICS_FILE), &self.rows)?;
+        if !self.rows.is_empty() {
+            let plot = self.out.join(PLOT_FILE);
+            if let Err(e) = plot_metrics(&plot, &self.rows, &self.title, self.unit()) {
                 log::warn!("{e:#}");
             }
         }
         Ok(())
-    };
-    let mut checkpoint = |session: &Session,
-                          rows: &[MetricsRow],
-                          progress: &Progress,
-                          with_preview: bool|
-     -> Result<()> {
-        progress.bar.set_message("saving a checkpoint");
-        let state = session.save(&out, elapsed(session))?;
-        write_curves(rows)?;
-        if with_preview && sample_seconds > 0.0 {
-            let path = out.join(preview_name(state.step, run.codec));
-            let spec = PreviewSpec {
-                codec: run.codec,
-                sample_rate: run.sample_rate,
-                seconds: sample_seconds,
-                seed: run.seed.wrapping_add(state.step),
-            };
-            let (total, unit) = match run.codec {
-                Codec::MuLaw256 => (sample_seconds * run.sample_rate as f64, "samples"),
-                Codec::Perf388 => (sample_seconds * 100.0, "10 ms steps of music"),
-            };
-            write_preview(
-                gpu,
-                kernels,
-                (&session.trainer.layout, &state.params),
-                &spec,
-                &path,
-                &mut |done| {
-                    progress
-                        .bar
-                        .set_message(format!("generating {done}/{total:.0} {unit}"))
-                },
-            )?;
-            preview = Some(path);
+    }
+
+    /// Saves the model, trainer state, metrics and plot, and (`with_preview`) what the
+    /// model makes now.
+    fn checkpoint(&mut self, with_preview: bool) -> Result<()> {
+        self.progress.bar.set_message("saving a checkpoint");
+        let state = self.session.save(&self.out, self.elapsed())?;
+        self.write_curves()?;
+        let run = &self.session.run;
+        if !with_preview || run.sample_seconds <= 0.0 {
+            return Ok(());
         }
+        let path = self.out.join(preview_name(state.step, run.codec));
+        let spec = PreviewSpec {
+            codec: run.codec,
+            sample_rate: run.sample_rate,
+            seconds: run.sample_seconds,
+            seed: run.seed.wrapping_add(state.step),
+        };
+        let (total, unit) = match run.codec {
+            Codec::MuLaw256 => (spec.seconds * spec.sample_rate as f64, "samples"),
+            Codec::Perf388 => (spec.seconds * 100.0, "10 ms steps of music"),
+        };
+        let bar = &self.progress.bar;
+        write_preview(
+            self.gpu,
+            self.kernels,
+            (self.session.trainer.layout(), &state.params),
+            &spec,
+            &path,
+            &mut |done| bar.set_message(format!("generating {done}/{total:.0} {unit}")),
+        )?;
+        self.preview = Some(path);
         Ok(())
-    };
-
-    // Steps are submitted back to back and their losses read in batches, so the GPU never
-    // waits for the host between steps; the bar and metrics still see every step.
-    let mut batch_started = Instant::now();
-    loop {
-        let step = session.step_count();
-        let ctrl_c = interrupted.load(Ordering::SeqCst);
-        let stop = ctrl_c
-            || target.is_some_and(|t| step >= t)
-            || deadline.is_some_and(|d| Instant::now() >= d);
-        let due = |n: u64| every(n, step) && step > first_step;
-        let read_now = stop
-            || session.uncollected() >= READ_EVERY_STEPS
-            || batch_started.elapsed() >= READ_EVERY_TIME
-            || due(run.valid_every)
-            || due(run.checkpoint_every);
-        if read_now && session.uncollected() > 0 {
-            let stats = session.collect()?;
-            let secs = batch_started.elapsed().as_secs_f64() / stats.len() as f64;
-            batch_started = Instant::now();
-            let first = step + 1 - stats.len() as u64;
-            for (i, s) in stats.iter().enumerate() {
-                let bits = s.loss as f64 / LN2;
-                recent.push(bits, secs);
-                rows.push(MetricsRow {
-                    step: first + i as u64,
-                    train_bits: bits,
-                    valid_bits: None,
-                    tokens_per_s: session.tokens_per_step() as f64 / secs,
-                    elapsed_s: elapsed(&session),
-                });
-            }
-            if due(run.valid_every) {
-                if let Some((v, took)) = validate(&session, &progress)? {
-                    if let Some(row) = rows.last_mut() {
-                        row.valid_bits = Some(v);
-                        row.elapsed_s = elapsed(&session);
-                    }
-                    progress.line(&format!(
-                        "step {step}: train {:.3} bits/{unit} (mean of the last {}), valid {v:.3} bits/{unit} ({took})",
-                        recent.mean_bits(),
-                        recent.window.len()
-                    ));
-                }
-            }
-            if due(run.checkpoint_every) {
-                checkpoint(&session, &rows, &progress, true)?;
-                saved_at = Some(step);
-            }
-            // The bar: smoothed loss, throughput, and time left.
-            let per_step = started.elapsed().as_secs_f64() / (step - first_step) as f64;
-            let mut left = target.map(|t| t.saturating_sub(step) as f64 * per_step);
-            if let Some(d) = deadline {
-                let budget = d.saturating_duration_since(Instant::now()).as_secs_f64();
-                left = Some(left.map_or(budget, |l| l.min(budget)));
-            }
-            progress.bar.set_position(step);
-            progress.bar.set_message(format!(
-                "ETA {}, train {:.3} bits/{unit}, {:.0} tokens/s",
-                left.map_or("?".to_string(), human_duration),
-                recent.mean_bits(),
-                session.tokens_per_step() as f64 / recent.mean_secs()
-            ));
-        }
-        if stop {
-            stopped_by_ctrl_c = ctrl_c;
-            break;
-        }
-        session.submit()?;
     }
 
-    let step = session.step_count();
-    // A run stopped by Ctrl-C saves at once; the final validation can wait for the resume.
-    let mut validated_late = false;
-    if !stopped_by_ctrl_c {
-        if let Some(last) = rows
-            .last_mut()
-            .filter(|r| r.step == step && r.valid_bits.is_none())
-        {
-            if let Some((v, took)) = validate(&session, &progress)? {
-                last.valid_bits = Some(v);
+    /// The final validation (unless Ctrl-C stopped the run: it can wait for the resume)
+    /// and checkpoint.
+    fn finish(mut self, stopped_by_ctrl_c: bool) -> Result<Outcome> {
+        let step = self.session.step_count();
+        let mut validated_late = false;
+        let unvalidated = self
+            .rows
+            .last()
+            .is_some_and(|r| r.step == step && r.valid_bits.is_none());
+        if !stopped_by_ctrl_c && unvalidated {
+            if let Some((v, took)) = self.validate()? {
+                self.rows.last_mut().expect("a last row").valid_bits = Some(v);
                 validated_late = true;
-                progress.line(&format!("step {step}: valid {v:.3} bits/{unit} ({took})"));
+                let unit = self.unit();
+                self.progress
+                    .line(&format!("step {step}: valid {v:.3} bits/{unit} ({took})"));
             }
         }
+        if self.saved_at != Some(step) {
+            self.checkpoint(!stopped_by_ctrl_c)?;
+        } else if validated_late {
+            self.write_curves()?;
+        }
+        self.progress.bar.finish_and_clear();
+        Ok(self.outcome(stopped_by_ctrl_c))
     }
-    if saved_at != Some(step) {
-        checkpoint(&session, &rows, &progress, !stopped_by_ctrl_c)?;
-    } else if validated_late {
-        write_curves(&rows)?;
+
+    fn outcome(self, interrupted: bool) -> Outcome {
+        let step = self.session.step_count();
+        Outcome {
+            unit: self.unit(),
+            events_per_second: valid_events_per_second(self.data),
+            steps: step,
+            new_steps: step - self.first_step,
+            valid_bits: self.rows.iter().rev().find_map(|r| r.valid_bits),
+            interrupted,
+            seconds: self.started.elapsed().as_secs_f64(),
+            skipped_note: self.data.skipped_note(),
+            preview: self.preview,
+            out: self.out,
+        }
     }
-    progress.bar.finish_and_clear();
-    Ok(Outcome {
-        unit,
-        events_per_second: valid_events_per_second(audio),
-        out,
-        steps: step,
-        new_steps: step - first_step,
-        valid_bits: rows.iter().rev().find_map(|r| r.valid_bits),
-        interrupted: stopped_by_ctrl_c,
-        seconds: started.elapsed().as_secs_f64(),
-        skipped_note: audio.skipped_note(),
-        preview,
-    })
 }

@@ -2,6 +2,7 @@
 
 mod profiler;
 mod program;
+pub mod tuning_cache;
 
 pub use profiler::{KernelTime, Profiler};
 pub use program::{Access, BufId, Kernel, Program, ProgramBuilder};

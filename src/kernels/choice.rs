@@ -4,6 +4,7 @@
 //! a large GPU at small batches where the tiled one cannot), so on a GPU each new shape is
 //! timed once with every candidate, on scratch operands, and the fastest is kept.
 
+use crate::gpu::tuning_cache::TuningCache;
 use crate::gpu::{Gpu, Program};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,8 @@ const MARGIN: f64 = 0.95;
 pub(super) struct Chooser {
     gpu: Arc<Gpu>,
     chosen: Mutex<HashMap<String, (usize, &'static str)>>,
+    /// Choices of earlier runs on this adapter and driver.
+    cache: TuningCache,
 }
 
 impl Chooser {
@@ -73,6 +76,7 @@ impl Chooser {
         Chooser {
             gpu: gpu.clone(),
             chosen: Mutex::new(HashMap::new()),
+            cache: TuningCache::for_gpu(gpu),
         }
     }
 
@@ -105,12 +109,20 @@ impl Chooser {
         if let Some((i, _)) = self.chosen.lock().expect("kernel choices").get(key) {
             return *i;
         }
-        let programs = build();
-        assert_eq!(programs.len(), names.len(), "one name per candidate");
-        let times: Option<Vec<f64>> = programs.iter().map(|p| self.time(p)).collect();
-        let best = times.map_or(0, |t| {
-            (1..t.len()).fold(0, |best, i| if t[i] < MARGIN * t[best] { i } else { best })
-        });
+        let cached = self.cache.get(key);
+        let best = match cached.and_then(|c| names.iter().position(|n| *n == c)) {
+            Some(i) => i,
+            None => {
+                let programs = build();
+                assert_eq!(programs.len(), names.len(), "one name per candidate");
+                let times: Option<Vec<f64>> = programs.iter().map(|p| self.time(p)).collect();
+                let best = times.map_or(0, |t| {
+                    (1..t.len()).fold(0, |best, i| if t[i] < MARGIN * t[best] { i } else { best })
+                });
+                self.cache.put(key, names[best]);
+                best
+            }
+        };
         log::info!("{key}: {}", names[best]);
         self.chosen
             .lock()

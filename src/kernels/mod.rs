@@ -1,14 +1,19 @@
-//! Every compute kernel, built once per device, and typed helpers that record a dispatch
-//! into a `ProgramBuilder`. Each helper checks on the host that the kernel's guarded index
-//! ranges lie inside the buffers it is given: the WGSL modules run without runtime bounds
-//! checks (10-45x faster on NVIDIA), so in-bounds is proven here and by ragged-shape tests.
+//! Every compute kernel, built once per device; the typed ops that record them are in
+//! `ops`, one per WGSL entry point. Each op checks on the host that the kernel's guarded
+//! index ranges lie inside the buffers it is given: the WGSL modules run without runtime
+//! bounds checks (10-45x faster on NVIDIA), so in-bounds is proven there and by
+//! ragged-shape tests.
 
 mod choice;
+pub mod ops;
 mod variants;
 
 pub use choice::{Choice, GemmChoice, GemmTile, StepChoice, StepKernel};
+pub use ops::gemm::Epilogue;
+pub use ops::reduce::COLSUM_PARTS;
+pub use ops::{row_grid, Buf, Mat};
 
-use crate::gpu::{Access, BufId, Gpu, Kernel, ProgramBuilder};
+use crate::gpu::{Access, Gpu, Kernel};
 use choice::Chooser;
 use std::sync::Arc;
 
@@ -232,192 +237,5 @@ impl Kernels {
             sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_LOGITS),
             sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_DRAW),
         }
-    }
-}
-
-/// Row chunks summed in parallel by `record_colsum`.
-pub const COLSUM_PARTS: usize = 64;
-
-/// A buffer as seen by a recording helper: its id and its length in 4-byte elements.
-#[derive(Clone, Copy, Debug)]
-pub struct Buf {
-    pub id: BufId,
-    pub len: usize,
-}
-
-/// One strided matrix operand: element (i, k) is at `off + i*rs + k*cs`.
-#[derive(Clone, Copy, Debug)]
-pub struct Mat {
-    pub buf: Buf,
-    pub off: usize,
-    pub rs: usize,
-    pub cs: usize,
-}
-
-impl Mat {
-    /// Row-major [rows, cols] matrix at `off`.
-    pub fn rows(buf: Buf, off: usize, cols: usize) -> Mat {
-        Mat {
-            buf,
-            off,
-            rs: cols,
-            cs: 1,
-        }
-    }
-    /// The transpose of a row-major [rows, cols] matrix at `off`.
-    pub fn transposed(buf: Buf, off: usize, cols: usize) -> Mat {
-        Mat {
-            buf,
-            off,
-            rs: 1,
-            cs: cols,
-        }
-    }
-    fn check(&self, what: &str, rows: usize, cols: usize) {
-        if rows == 0 || cols == 0 {
-            return;
-        }
-        let last = self.off + (rows - 1) * self.rs + (cols - 1) * self.cs;
-        assert!(
-            last < self.buf.len,
-            "{what}: element {last} is outside its buffer of {}",
-            self.buf.len
-        );
-    }
-}
-
-fn words(v: &[usize]) -> Vec<u32> {
-    v.iter()
-        .map(|&x| u32::try_from(x).expect("shape or offset exceeds u32"))
-        .collect()
-}
-
-fn groups(n: usize, per: usize) -> u32 {
-    u32::try_from(n.div_ceil(per)).expect("grid too large")
-}
-
-/// What a GEMM adds besides A·B.
-#[derive(Clone, Copy, Debug)]
-pub enum Epilogue {
-    None,
-    /// + bias[off + j] from a buffer.
-    Bias(Buf, usize),
-    /// + the previous contents of C.
-    Accumulate,
-}
-
-impl Kernels {
-    /// C[M, N] = A[M, K]·B[K, N] (+ epilogue); C is row-major with row stride `c_rs`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_gemm(
-        &self,
-        pb: &mut ProgramBuilder,
-        m: usize,
-        n: usize,
-        k: usize,
-        a: Mat,
-        b: Mat,
-        c: Buf,
-        c_off: usize,
-        c_rs: usize,
-        epi: Epilogue,
-    ) {
-        a.check("gemm A", m, k);
-        b.check("gemm B", k, n);
-        Mat {
-            buf: c,
-            off: c_off,
-            rs: c_rs,
-            cs: 1,
-        }
-        .check("gemm C", m, n);
-        let (bias, bias_off, flags) = match epi {
-            Epilogue::None => (b.buf, 0, 0),
-            Epilogue::Bias(buf, off) => {
-                assert!(off + n <= buf.len, "gemm bias out of range");
-                (buf, off, 1)
-            }
-            Epilogue::Accumulate => (b.buf, 0, 2),
-        };
-        let params = words(&[
-            m, n, k, a.off, a.rs, a.cs, b.off, b.rs, b.cs, c_off, c_rs, bias_off, flags,
-        ]);
-        let tile = self.gemm_tile(m, n, k, a.cs == 1, b.cs == 1);
-        let kernel = match tile {
-            GemmTile::T64 => &self.gemm,
-            GemmTile::T128 => &self.gemm_128,
-        };
-        let size = tile.size();
-        pb.dispatch(
-            kernel,
-            &[a.buf.id, b.buf.id, bias.id, c.id],
-            &params,
-            [groups(n, size), groups(m, size), 1],
-        );
-        pb.flops(2.0 * m as f64 * n as f64 * k as f64);
-    }
-
-    /// out[out_off + j] = Σ_i x[in_off + i*cols + j] for i < rows, through `scratch`
-    /// (at least `COLSUM_PARTS * cols` floats): row chunks in parallel, then a fixed-order sum.
-    pub fn record_colsum(
-        &self,
-        pb: &mut ProgramBuilder,
-        x: Buf,
-        in_off: usize,
-        rows: usize,
-        cols: usize,
-        out: Buf,
-        out_off: usize,
-        scratch: Buf,
-    ) {
-        assert!(
-            in_off + rows * cols <= x.len && out_off + cols <= out.len,
-            "colsum out of range"
-        );
-        let chunk = rows.div_ceil(COLSUM_PARTS).max(1);
-        let parts = rows.div_ceil(chunk);
-        assert!(parts * cols <= scratch.len, "colsum scratch too small");
-        let p = words(&[rows, cols, in_off, 0, 0, chunk]);
-        pb.dispatch(
-            &self.colsum_partial,
-            &[x.id, scratch.id],
-            &p,
-            [groups(cols, 64), parts as u32, 1],
-        );
-        let p = words(&[parts, cols, 0, out_off, 0, 0]);
-        pb.dispatch(
-            &self.colsum_finish,
-            &[scratch.id, out.id],
-            &p,
-            [groups(cols, 64), 1, 1],
-        );
-    }
-
-    /// out[out_off] = scale * Σ x[in_off .. in_off + n].
-    pub fn record_sum(
-        &self,
-        pb: &mut ProgramBuilder,
-        x: Buf,
-        in_off: usize,
-        n: usize,
-        scale: f32,
-        out: Buf,
-        out_off: usize,
-    ) {
-        assert!(in_off + n <= x.len && out_off < out.len, "sum out of range");
-        let mut params = words(&[n, 0, in_off, out_off]);
-        params.push(scale.to_bits());
-        params.push(0);
-        pb.dispatch(&self.sum_scaled, &[x.id, out.id], &params, [1, 1, 1]);
-    }
-}
-
-/// 2-D grid for one workgroup per row when rows may exceed 65535.
-pub fn row_grid(rows: usize, x: u32) -> [u32; 3] {
-    let rows = u32::try_from(rows).expect("too many rows");
-    if rows <= 65535 {
-        [x, rows, 1]
-    } else {
-        [x, 65535, rows.div_ceil(65535)]
     }
 }

@@ -1,9 +1,12 @@
 //! The kernel variants a shape runs with: fixed by the options, or timed once per shape
-//! on scratch operands (see `choice`). The programs built here exist only to be timed.
+//! on scratch operands (see `choice`). The programs built here exist only to be timed; they
+//! record the same ops as the engine, with the variant fixed.
 
-use super::{groups, words, Choice, GemmTile, Kernels, StepKernel};
-use crate::gpu::{BufId, Kernel, Program, ProgramBuilder};
-use std::sync::Arc;
+use super::ops::step::StepParams;
+use super::ops::step_backward::{StepBackwardBufs, StepBackwardParams};
+use super::ops::Buf;
+use super::{Choice, Epilogue, GemmTile, Kernels, Mat, StepKernel};
+use crate::gpu::{Program, ProgramBuilder};
 
 /// The step kernels in the order they are timed (the first wins ties).
 const STEP_KERNELS: [StepKernel; 2] = [StepKernel::Tiled, StepKernel::Sliced];
@@ -54,97 +57,95 @@ impl Kernels {
         a_k_fast: bool,
         b_j_fast: bool,
     ) -> Vec<Program> {
-        let gpu = self.chooser.gpu();
         let [m, n, k] = [m, n, k].map(|x| x.clamp(1, TIMING_CAP));
         let (a_rs, a_cs) = if a_k_fast { (k, 1) } else { (1, m) };
         let (b_rs, b_cs) = if b_j_fast { (n, 1) } else { (1, k) };
-        let a = gpu.storage("timing A", (m * k * 4) as u64);
-        let b = gpu.storage("timing B", (k * n * 4) as u64);
-        let c = gpu.storage("timing C", (m * n * 4) as u64);
-        let params = words(&[m, n, k, 0, a_rs, a_cs, 0, b_rs, b_cs, 0, n, 0, 0]);
-        let grid = |size| [groups(n, size), groups(m, size), 1];
-        self.timing_programs(
-            &[(&self.gemm, grid(64)), (&self.gemm_128, grid(128))],
-            &[&a, &b, &b, &c],
-            &params,
-        )
+        let [a, b, c] = [m * k, k * n, m * n].map(|len| self.scratch("timing GEMM", len));
+        self.timing_programs(&[GemmTile::T64, GemmTile::T128], |pb, tile| {
+            let [a, b, c] = [&a, &b, &c].map(|x| x.register(pb));
+            let a = Mat {
+                buf: a,
+                off: 0,
+                rs: a_rs,
+                cs: a_cs,
+            };
+            let b = Mat {
+                buf: b,
+                off: 0,
+                rs: b_rs,
+                cs: b_cs,
+            };
+            self.record_gemm_tile(pb, tile, m, n, k, a, b, c, 0, n, Epilogue::None);
+        })
     }
 
-    /// One program per (kernel, grid): a single dispatch on `bufs` with `params`.
-    fn timing_programs(
+    fn scratch(&self, label: &str, len: usize) -> Scratch {
+        Scratch(self.chooser.gpu().storage(label, (len.max(1) * 4) as u64))
+    }
+
+    /// One program per candidate, each recorded by `record` on fresh scratch operands.
+    fn timing_programs<T: Copy>(
         &self,
-        runs: &[(&Arc<Kernel>, [u32; 3])],
-        bufs: &[&wgpu::Buffer],
-        params: &[u32],
+        candidates: &[T],
+        record: impl Fn(&mut ProgramBuilder, T),
     ) -> Vec<Program> {
         let gpu = self.chooser.gpu();
-        runs.iter()
-            .map(|(kernel, grid)| {
+        candidates
+            .iter()
+            .map(|&c| {
                 let mut pb = ProgramBuilder::new();
-                let ids: Vec<BufId> = bufs.iter().map(|b| pb.buffer(b)).collect();
-                pb.dispatch(kernel, &ids, params, *grid);
+                record(&mut pb, c);
                 pb.build(gpu)
             })
             .collect()
     }
 
-    /// The forward step kernel for `batch` rows of `hidden` units, and its grid. Its
-    /// parameters are the same either way.
-    pub fn step_forward(&self, batch: usize, hidden: usize) -> (&Arc<Kernel>, [u32; 3]) {
-        let variant = self.step_variant("gru_step", batch, hidden, || {
-            let gpu = self.chooser.gpu();
+    /// The forward step kernel for `batch` rows of `hidden` units.
+    pub fn step_forward_kernel(&self, batch: usize, hidden: usize) -> StepKernel {
+        self.step_variant("gru_step", batch, hidden, || {
             let (b, h) = (batch, hidden);
-            let gi = gpu.storage("timing gi", (b * 3 * h * 4) as u64);
-            let w = gpu.storage("timing W_hh", ((3 * h * h + 3 * h) * 4) as u64);
-            let hseq = gpu.storage("timing h", (2 * b * h * 4) as u64);
-            let gates = gpu.storage("timing gates", (b * 4 * h * 4) as u64);
-            let params = words(&[b, h, 0, 0, b * h, 0, 0, 3 * h * h, 1]);
-            let runs = STEP_KERNELS.map(|v| self.step_forward_of(v, b, h));
-            self.timing_programs(&runs, &[&gi, &w, &hseq, &gates], &params)
-        });
-        self.step_forward_of(variant, batch, hidden)
+            let gi = self.scratch("timing gi", b * 3 * h);
+            let w = self.scratch("timing W_hh", 3 * h * h + 3 * h);
+            let hseq = self.scratch("timing h", 2 * b * h);
+            let gates = self.scratch("timing gates", b * 4 * h);
+            let p = StepParams::window(b, h, 0, 0, 3 * h * h);
+            self.timing_programs(&STEP_KERNELS, |pb, v| {
+                let [gi, w, hseq, gates] = [&gi, &w, &hseq, &gates].map(|x| x.register(pb));
+                self.record_gru_step_with(pb, v, &p, gi, w, hseq, gates);
+            })
+        })
     }
 
-    fn step_forward_of(&self, v: StepKernel, batch: usize, h: usize) -> (&Arc<Kernel>, [u32; 3]) {
-        match v {
-            StepKernel::Tiled => (&self.gru_step, [groups(h, 32), groups(batch, 8), 1]),
-            StepKernel::Sliced => (&self.gru_step_sliced, [groups(h, 4), groups(batch, 1), 1]),
-        }
-    }
-
-    /// The backward step kernel for `batch` rows of `hidden` units, and its grid.
-    pub fn step_backward(&self, batch: usize, hidden: usize) -> (&Arc<Kernel>, [u32; 3]) {
-        let variant = self.step_variant("gru_step_backward", batch, hidden, || {
-            let gpu = self.chooser.gpu();
+    /// The backward step kernel for `batch` rows of `hidden` units.
+    pub fn step_backward_kernel(&self, batch: usize, hidden: usize) -> StepKernel {
+        self.step_variant("gru_step_backward", batch, hidden, || {
             let (b, h) = (batch, hidden);
-            let f = |n: usize| (n * 4) as u64;
             let bufs = [
-                gpu.storage("timing W_hh", f(3 * h * h)),
-                gpu.storage("timing gates", f(2 * b * 4 * h)),
-                gpu.storage("timing h", f(b * h)),
-                gpu.storage("timing dh_out", f(b * h)),
-                gpu.storage("timing dgi", f(b * 3 * h)),
-                gpu.storage("timing dgh", f(2 * b * 3 * h)),
-                gpu.storage("timing dhs", f(2 * b * h)),
+                self.scratch("timing W_hh", 3 * h * h),
+                self.scratch("timing gates", 2 * b * 4 * h),
+                self.scratch("timing h", b * h),
+                self.scratch("timing dh_out", b * h),
+                self.scratch("timing dgi", b * 3 * h),
+                self.scratch("timing dgh", 2 * b * 3 * h),
+                self.scratch("timing dhs", 3 * b * h),
             ];
-            let params = words(&[b, h, 0, 1, 0, b * 3 * h, b * 4 * h, b * h, 0, 0, 0, 0, 0]);
-            let runs = STEP_KERNELS.map(|v| self.step_backward_of(v, b, h));
-            self.timing_programs(&runs, &bufs.each_ref(), &params)
-        });
-        self.step_backward_of(variant, batch, hidden)
-    }
-
-    fn step_backward_of(&self, v: StepKernel, batch: usize, h: usize) -> (&Arc<Kernel>, [u32; 3]) {
-        match v {
-            StepKernel::Tiled => (
-                &self.gru_step_backward,
-                [groups(h, 32), groups(batch, 4), 1],
-            ),
-            StepKernel::Sliced => (
-                &self.gru_step_backward_sliced,
-                [groups(h, 8), groups(batch, 1), 1],
-            ),
-        }
+            // Step 0 of two: it has a next step.
+            let p = StepBackwardParams::window(b, h, 0, 2, 1);
+            self.timing_programs(&STEP_KERNELS, |pb, v| {
+                let [w, gates, hseq, dh_out, dgi, dgh, dhs] =
+                    bufs.each_ref().map(|x| x.register(pb));
+                let bufs = StepBackwardBufs {
+                    w,
+                    gates,
+                    hseq,
+                    dh_out,
+                    dgi,
+                    dgh,
+                    dhs,
+                };
+                self.record_gru_step_backward_with(pb, v, &p, &bufs);
+            })
+        })
     }
 
     fn step_variant(
@@ -161,5 +162,14 @@ impl Kernels {
                 STEP_KERNELS[self.chooser.fastest(&key, &["tiled", "sliced"], programs)]
             }
         }
+    }
+}
+
+/// A scratch operand of a timing program.
+struct Scratch(wgpu::Buffer);
+
+impl Scratch {
+    fn register(&self, pb: &mut ProgramBuilder) -> Buf {
+        Buf::register(pb, &self.0)
     }
 }

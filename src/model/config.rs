@@ -122,6 +122,15 @@ impl ModelConfig {
         }
     }
 
+    /// "tiny (V=256 E=32 H=64 L=1)", or "custom (...)" for a shape no preset has.
+    pub fn named(&self) -> String {
+        let name = PRESETS
+            .iter()
+            .find(|p| p.model == *self)
+            .map_or("custom", |p| p.name);
+        format!("{name} ({self})")
+    }
+
     pub fn param_count(&self) -> usize {
         crate::model::ParamLayout::new(self).param_count()
     }

@@ -82,7 +82,9 @@ pub fn draw_with_rules(
     if let Some(off) = notes.forced_off(max_hold) {
         return off;
     }
-    pick(logits, temperature, top_k, u, &|v| notes.allowed(v as u32))
+    pick(logits, temperature, top_k, u, &|v| {
+        notes.allowed(v as u32, max_hold)
+    })
 }
 
 fn pick(
@@ -138,12 +140,26 @@ impl NoteState {
         s
     }
 
-    /// NOTE_ON needs a silent pitch, NOTE_OFF a sounding one; other tokens are free.
-    pub fn allowed(&self, v: u32) -> bool {
+    /// NOTE_ON needs a silent pitch, NOTE_OFF a sounding one, and a TIME_SHIFT may not
+    /// carry the longest-held note past `max_hold` steps; VELOCITY tokens are free.
+    pub fn allowed(&self, v: u32, max_hold: u32) -> bool {
         match v {
             0..128 => self.start[v as usize] == 0,
             128..256 => self.start[v as usize - 128] != 0,
+            256..356 => v - 255 <= self.shift_cap(max_hold),
             _ => true,
+        }
+    }
+
+    /// The longest TIME_SHIFT (in steps, at most 100) that keeps every sounding note
+    /// within `max_hold` steps.
+    pub fn shift_cap(&self, max_hold: u32) -> u32 {
+        let first = self.start.iter().filter(|&&s| s != 0).min();
+        match first {
+            None => 100,
+            Some(&s) => max_hold
+                .saturating_sub(self.now.wrapping_sub(s - 1))
+                .min(100),
         }
     }
 
@@ -169,6 +185,13 @@ impl NoteState {
         }
     }
 
+    /// The state from its GPU layout (`words`).
+    pub fn from_words(w: &[u32]) -> NoteState {
+        let mut start = [0; 128];
+        start.copy_from_slice(&w[..128]);
+        NoteState { start, now: w[128] }
+    }
+
     /// The GPU layout: NOTE_WORDS words.
     pub fn words(&self) -> Vec<u32> {
         let mut w = self.start.to_vec();
@@ -189,9 +212,11 @@ pub fn edge_distance_with_rules(
     temperature: f64,
     top_k: usize,
     u: f32,
-    notes: &NoteState,
+    (notes, max_hold): (&NoteState, u32),
 ) -> f64 {
-    edge_allowed(logits, temperature, top_k, u, &|v| notes.allowed(v as u32))
+    edge_allowed(logits, temperature, top_k, u, &|v| {
+        notes.allowed(v as u32, max_hold)
+    })
 }
 
 fn edge_allowed(
@@ -232,12 +257,16 @@ mod tests {
     #[test]
     fn note_rules_mask_stacked_and_silent_notes_and_force_long_ones_off() {
         let mut n = NoteState::default();
-        assert!(n.allowed(60) && !n.allowed(128 + 60) && n.allowed(300) && n.allowed(370));
+        let ok = |n: &NoteState, v| n.allowed(v, 50);
+        assert!(ok(&n, 60) && !ok(&n, 128 + 60) && ok(&n, 355) && ok(&n, 370));
         n.update(60); // ON60 at 0
-        assert!(!n.allowed(60) && n.allowed(128 + 60));
+        assert!(!ok(&n, 60) && ok(&n, 128 + 60));
+        // Shifts up to 50 steps keep ON60 within 50.
+        assert!(ok(&n, 255 + 50) && !ok(&n, 255 + 51));
         n.update(255 + 40); // TS40
         n.update(64); // ON64 at 40
         assert_eq!(n.forced_off(50), None);
+        assert_eq!(n.shift_cap(50), 10);
         n.update(255 + 10); // now 50: ON60 has sounded 50 steps
         assert_eq!(n.forced_off(50), Some(128 + 60));
         assert_eq!(
@@ -254,9 +283,11 @@ mod tests {
         // Masked tokens never win, even by argmax or top-k.
         logits[64] = 100.0;
         logits[128 + 60] = 90.0;
-        let d = draw_with_rules(&logits, 0.0, 0, 0.5, &n, 50);
-        assert_eq!(d, 300);
-        assert_eq!(draw_with_rules(&logits, 1.0, 1, 0.9, &n, 50), 300);
+        assert_eq!(draw_with_rules(&logits, 0.0, 0, 0.5, &n, 60), 300);
+        assert_eq!(draw_with_rules(&logits, 1.0, 1, 0.9, &n, 60), 300);
+        // ON64 has sounded 10 steps: with max_hold 50, TS45 (id 300) would carry it to 55.
+        assert_eq!(n.shift_cap(50), 40);
+        assert_ne!(draw_with_rules(&logits, 0.0, 0, 0.5, &n, 50), 300);
         assert_eq!(NoteState::after(&[60, 255 + 40, 64, 255 + 10, 128 + 60]), n);
     }
 

@@ -11,9 +11,13 @@ pub mod events;
 
 pub use draw::{
     draw, draw_with_rules, edge_distance, edge_distance_with_rules, uniform, weights, NoteState,
+    NOTE_WORDS,
 };
 
 use crate::gpu::{Gpu, KernelTime, Profiler, Program, ProgramBuilder};
+use crate::kernels::ops::sample::{CellParams, Controls, DrawParams, LogitParams, SampleBufs};
+use crate::kernels::ops::step::GruCellParams;
+use crate::kernels::ops::word;
 use crate::kernels::{Buf, Epilogue, Kernels, Mat};
 use crate::model::{ParamKind, ParamLayout};
 use anyhow::{ensure, Result};
@@ -29,19 +33,6 @@ pub const MAX_VOCAB: usize = 65_536;
 
 pub fn start_token(vocab: usize) -> u32 {
     (vocab / 2) as u32
-}
-
-/// The draw's controls, as `Controls` in sample.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Controls {
-    seed_lo: u32,
-    seed_hi: u32,
-    base_step: u32,
-    top_k: u32,
-    temperature: f32,
-    note_rules: u32,
-    max_hold: u32,
 }
 
 /// Well-formed note sampling for perf388 models (see [`Sampler::set_note_rules`]).
@@ -215,6 +206,47 @@ struct LayerOffsets {
     bhh: usize,
 }
 
+/// Where the sampler's weight buffer holds each tensor.
+struct Offsets {
+    layers: Vec<LayerOffsets>,
+    /// W_o `[V, H]` and b_o.
+    wo: usize,
+    bo: usize,
+    /// Layer 0's input projection of every token, `[V, 3H]`.
+    table: usize,
+}
+
+/// The sampler's buffers registered with one program.
+struct Bound {
+    w: Buf,
+    params: Buf,
+    hist: Buf,
+    h: [Buf; 2],
+    ctl: Buf,
+    logits: Buf,
+    notes: Buf,
+}
+
+impl Bound {
+    /// The buffers of step `step`: even steps read h[0] and write h[1], odd steps the reverse.
+    fn step(&self, step: usize) -> SampleBufs {
+        let (h_in, h) = if step.is_multiple_of(2) {
+            (self.h[0], self.h[1])
+        } else {
+            (self.h[1], self.h[0])
+        };
+        SampleBufs {
+            w: self.w,
+            hist: self.hist,
+            h_in,
+            h,
+            ctl: self.ctl,
+            logits: self.logits,
+            notes: self.notes,
+        }
+    }
+}
+
 pub struct Sampler {
     gpu: Arc<Gpu>,
     kernels: Arc<Kernels>,
@@ -239,7 +271,7 @@ pub struct Sampler {
     /// Tokens drawn so far per stream: the step counter of the random numbers.
     drawn: u64,
     tuning: Tuning,
-    offsets: (Vec<LayerOffsets>, usize, usize, usize),
+    offsets: Offsets,
     scratch: wgpu::Buffer,
 }
 
@@ -251,6 +283,71 @@ fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// The weights repacked for the sampler: the GRU weights transposed so the GPU reads
+/// them coalesced, the head, and room for layer 0's table; each tensor 64-aligned.
+fn pack_weights(layout: &ParamLayout, params: &[f32]) -> (Vec<f32>, Offsets) {
+    let c = layout.config;
+    let (v, h) = (c.vocab, c.hidden);
+    let mut w: Vec<f32> = Vec::new();
+    let mut push = |x: &[f32]| {
+        let at = w.len();
+        w.extend_from_slice(x);
+        w.resize(w.len().next_multiple_of(64), 0.0);
+        at
+    };
+    let view = |kind| layout.view(params, kind);
+    let layers = (0..c.layers)
+        .map(|l| LayerOffsets {
+            wih_t: push(&transpose(
+                view(ParamKind::WeightIh(l)),
+                3 * h,
+                c.layer_input(l),
+            )),
+            whh_t: push(&transpose(view(ParamKind::WeightHh(l)), 3 * h, h)),
+            bih: push(view(ParamKind::BiasIh(l))),
+            bhh: push(view(ParamKind::BiasHh(l))),
+        })
+        .collect();
+    let wo = push(view(ParamKind::HeadWeight));
+    let bo = push(view(ParamKind::HeadBias));
+    let table = push(&vec![0.0; v * 3 * h]);
+    let offsets = Offsets {
+        layers,
+        wo,
+        bo,
+        table,
+    };
+    (w, offsets)
+}
+
+/// Layer 0's input projection for every token, once, into the weights at `table`:
+/// embedding·W_ihᵀ + b_ih.
+fn record_table(
+    gpu: &Arc<Gpu>,
+    k: &Kernels,
+    layout: &ParamLayout,
+    params: &wgpu::Buffer,
+    weights: &wgpu::Buffer,
+    table: usize,
+) {
+    let c = layout.config;
+    let (v, e, h) = (c.vocab, c.embed, c.hidden);
+    let off = |kind| layout.get(kind).offset;
+    let mut pb = ProgramBuilder::new();
+    let (pr, wb) = (
+        Buf::register(&mut pb, params),
+        Buf::register(&mut pb, weights),
+    );
+    let emb = Mat::rows(pr, off(ParamKind::Embedding), e);
+    let w_ih = Mat::transposed(pr, off(ParamKind::WeightIh(0)), e);
+    let b_ih = Epilogue::Bias(pr, off(ParamKind::BiasIh(0)));
+    k.record_gemm(&mut pb, v, 3 * h, e, emb, w_ih, wb, table, 3 * h, b_ih);
+    let prog = pb.build(gpu);
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    prog.encode(&mut enc, None);
+    gpu.queue.submit([enc.finish()]);
 }
 
 impl Sampler {
@@ -276,68 +373,11 @@ impl Sampler {
             c.vocab
         );
         let (v, h, nl) = (c.vocab, c.hidden, c.layers);
-        // Host-side repack: transposed weights so the GPU reads them coalesced.
-        let mut w: Vec<f32> = Vec::new();
-        let push = |w: &mut Vec<f32>, x: &[f32]| {
-            let at = w.len();
-            w.extend_from_slice(x);
-            w.resize(w.len().next_multiple_of(64), 0.0);
-            at
-        };
-        let mut layers = Vec::new();
-        for l in 0..nl {
-            let inp = c.layer_input(l);
-            let wih_t = push(
-                &mut w,
-                &transpose(layout.view(params, ParamKind::WeightIh(l)), 3 * h, inp),
-            );
-            let whh_t = push(
-                &mut w,
-                &transpose(layout.view(params, ParamKind::WeightHh(l)), 3 * h, h),
-            );
-            let bih = push(&mut w, layout.view(params, ParamKind::BiasIh(l)));
-            let bhh = push(&mut w, layout.view(params, ParamKind::BiasHh(l)));
-            layers.push(LayerOffsets {
-                wih_t,
-                whh_t,
-                bih,
-                bhh,
-            });
-        }
-        let wo = push(&mut w, layout.view(params, ParamKind::HeadWeight));
-        let bo = push(&mut w, layout.view(params, ParamKind::HeadBias));
-        let table = push(&mut w, &vec![0.0; v * 3 * h]);
+        let (w, offsets) = pack_weights(layout, params);
         gpu.check_buffer_size("the sampler's weights", (w.len() * 4) as u64)?;
         let weights = gpu.storage_from("sampler weights", &w);
-
-        // Layer 0's input projection for every token, once: embedding·W_ihᵀ + b_ih.
         let pbuf = gpu.storage_from("params", params);
-        let mut pb = ProgramBuilder::new();
-        let pr = Buf {
-            id: pb.buffer(&pbuf),
-            len: params.len(),
-        };
-        let wb = Buf {
-            id: pb.buffer(&weights),
-            len: w.len(),
-        };
-        let e = c.embed;
-        kernels.record_gemm(
-            &mut pb,
-            v,
-            3 * h,
-            e,
-            Mat::rows(pr, layout.get(ParamKind::Embedding).offset, e),
-            Mat::transposed(pr, layout.get(ParamKind::WeightIh(0)).offset, e),
-            wb,
-            table,
-            3 * h,
-            Epilogue::Bias(pr, layout.get(ParamKind::BiasIh(0)).offset),
-        );
-        let prog = pb.build(gpu);
-        let mut enc = gpu.device.create_command_encoder(&Default::default());
-        prog.encode(&mut enc, None);
-        gpu.queue.submit([enc.finish()]);
+        record_table(gpu, kernels, layout, &pbuf, &weights, offsets.table);
 
         // Blocks of even length keep the ping-pong parity fixed at block starts.
         let block = if streams >= 64 { 32 } else { 64 };
@@ -349,7 +389,7 @@ impl Sampler {
         let hist = gpu.storage("token history", ((block + 1) * streams * 4) as u64);
         let carry = gpu.storage("token carry", (streams * 4) as u64);
         let ctl = gpu.storage("sampler controls", std::mem::size_of::<Controls>() as u64);
-        let notes = gpu.storage("note state", (streams * draw::NOTE_WORDS * 4) as u64);
+        let notes = gpu.storage("note state", (streams * NOTE_WORDS * 4) as u64);
         let scratch = gpu.storage("sampler logits", (streams * v * 4) as u64);
         let staging = [0, 1].map(|_| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -377,7 +417,7 @@ impl Sampler {
             staging,
             drawn: 0,
             tuning: Tuning::for_adapter(gpu, streams),
-            offsets: (layers, wo, bo, table),
+            offsets,
             scratch,
         };
         s.gen = s.record(block, true, streams, s.tuning);
@@ -389,149 +429,139 @@ impl Sampler {
     /// all of them); step c reads its input tokens from history row c. With `draw`, the head
     /// writes row c+1; without, the steps only feed given tokens (priming).
     fn record(&self, steps: usize, draw: bool, active: usize, tuning: Tuning) -> Program {
-        let c = self.layout.config;
-        let (v, h, nl, stride) = (c.vocab, c.hidden, c.layers, self.streams);
-        let s = active;
+        let (nl, s) = (self.layout.config.layers, active);
         assert!(
-            (1..=stride).contains(&s) && (!draw || s == stride),
+            (1..=self.streams).contains(&s) && (!draw || s == self.streams),
             "a drawing program runs every stream; a feeding one 1 to all"
         );
         let k = &self.kernels;
         let mut pb = ProgramBuilder::new();
-        let wb = pb.buffer(&self.weights);
-        let pr = pb.buffer(&self.params);
-        let hist = pb.buffer(&self.hist);
-        let hb = [pb.buffer(&self.h[0]), pb.buffer(&self.h[1])];
-        let ctl = pb.buffer(&self.ctl);
-        let scratch = pb.buffer(&self.scratch);
-        let notes = pb.buffer(&self.notes);
-        let (layers, wo, bo, table) = &self.offsets;
-        let Tuning {
-            cell_units: units,
-            cell_streams: sb,
-            logit_lanes: lanes,
-            fused_draw,
-            tiled_cell,
-            unroll,
-        } = tuning;
-        let unroll = unroll as usize;
-        let off = |kind| self.layout.get(kind).offset;
-        let fuse = draw && fused_draw;
-        let grid = [h.div_ceil(units) as u32, s.div_ceil(sb) as u32, 1];
-        let bufs = [wb, hist, hb[0], hb[1], ctl, scratch];
+        let b = self.bind(&mut pb);
+        let fuse = draw && tuning.fused_draw;
         for step in 0..steps {
-            // Ping-pong: even steps read h[0] and write h[1], odd steps the reverse.
-            let mut bufs = bufs;
-            if step % 2 == 1 {
-                bufs.swap(2, 3);
-            }
-            for (l, o) in layers.iter().enumerate() {
-                let inp = if l == 0 { 0 } else { c.layer_input(l) };
-                // Layer 0 draws this step's input from the previous step's logits.
-                let fused_draw = fuse && l == 0 && step > 0;
-                let p = [
-                    s,
-                    h,
-                    inp,
-                    units,
-                    sb,
-                    o.wih_t,
-                    o.whh_t,
-                    o.bih,
-                    o.bhh,
-                    *table,
-                    (l.max(1) - 1) * stride * h,
-                    l * stride * h,
-                    l * stride * h,
-                    step * stride,
-                    v,
-                    step.saturating_sub(1),
-                    unroll,
-                ];
-                let p = p.map(|x| x as u32);
-                // The layer's products for every stream (layer 0 reads its input part).
-                let flops = (2 * s * 3 * h * (inp + h)) as f64;
-                if fused_draw {
-                    let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
-                    pb.dispatch(&k.sample_cell_draw, &with_notes, &p, grid);
-                    pb.flops(flops);
-                } else if tiled_cell {
-                    let p = [
-                        s,
-                        h,
-                        inp,
-                        (l.max(1) - 1) * stride * h,
-                        l * stride * h,
-                        l * stride * h,
-                        if l == 0 {
-                            0
-                        } else {
-                            off(ParamKind::WeightIh(l))
-                        },
-                        off(ParamKind::WeightHh(l)),
-                        off(ParamKind::BiasIh(l)),
-                        off(ParamKind::BiasHh(l)),
-                        *table,
-                        step * stride,
-                        v,
-                    ];
-                    pb.dispatch(
-                        &k.gru_cell,
-                        &[hist, pr, bufs[2], bufs[3], wb],
-                        &p.map(|x| x as u32),
-                        [h.div_ceil(32) as u32, s.div_ceil(8) as u32, 1],
-                    );
-                    pb.flops(flops);
+            let sb = b.step(step);
+            for l in 0..nl {
+                // With a fused draw, layer 0 draws this step's input from the last logits.
+                let p = self.cell_params(l, step, s, tuning);
+                if fuse && l == 0 && step > 0 {
+                    k.record_sample_cell_draw(&mut pb, &p, &sb);
+                } else if tuning.tiled_cell {
+                    let p = self.gru_cell_params(l, step, s);
+                    k.record_gru_cell(&mut pb, &p, sb.hist, b.params, sb.h_in, sb.h, sb.w);
                 } else {
-                    // The plain cell binds only weights, history and the two states.
-                    pb.dispatch(&k.sample_cell, &bufs[..4], &p, grid);
-                    pb.flops(flops);
+                    k.record_sample_cell(&mut pb, &p, &sb);
                 }
             }
             if draw {
-                let sbl = s.min(4);
-                let p = [s, h, v, *wo, *bo, (nl - 1) * s * h, sbl, lanes, unroll];
-                let lgrid = [v.div_ceil(256 / lanes) as u32, s.div_ceil(sbl) as u32, 1];
-                pb.dispatch(&k.sample_logits, &bufs, &p.map(|x| x as u32), lgrid);
-                pb.flops((2 * s * v * h) as f64);
+                k.record_sample_logits(&mut pb, &self.logit_params(s, tuning), &sb);
                 if !fuse {
-                    let p = [v, (step + 1) * s, step];
-                    let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
-                    pb.dispatch(
-                        &k.sample_draw,
-                        &with_notes,
-                        &p.map(|x| x as u32),
-                        [s as u32, 1, 1],
-                    );
+                    k.record_sample_draw(&mut pb, &self.draw_params(s, step + 1, step), s, &sb);
                 }
             }
         }
         if fuse {
             // The last step's token, which no later layer-0 dispatch draws.
-            let mut bufs = bufs;
-            if steps % 2 == 1 {
-                bufs.swap(2, 3);
-            }
-            let p = [v, steps * s, steps - 1];
-            let with_notes = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], notes];
-            pb.dispatch(
-                &k.sample_draw,
-                &with_notes,
-                &p.map(|x| x as u32),
-                [s as u32, 1, 1],
-            );
+            let p = self.draw_params(s, steps, steps - 1);
+            k.record_sample_draw(&mut pb, &p, s, &b.step(steps));
         }
         if steps % 2 == 1 {
             // Keep the state in h[0] between calls.
-            let bytes = self.h[0].size();
-            pb.copy(hb[1], 0, hb[0], 0, bytes);
+            pb.copy(b.h[1].id, 0, b.h[0].id, 0, self.h[0].size());
         }
         // The last row becomes the next block's input row.
-        let row = (stride * 4) as u64;
+        let row = (self.streams * 4) as u64;
         let carry = pb.buffer(&self.carry);
-        pb.copy(hist, steps as u64 * row, carry, 0, row);
-        pb.copy(carry, 0, hist, 0, row);
+        pb.copy(b.hist.id, steps as u64 * row, carry, 0, row);
+        pb.copy(carry, 0, b.hist.id, 0, row);
         pb.build(&self.gpu)
+    }
+
+    fn bind(&self, pb: &mut ProgramBuilder) -> Bound {
+        let mut reg = |b: &wgpu::Buffer| Buf::register(pb, b);
+        Bound {
+            w: reg(&self.weights),
+            params: reg(&self.params),
+            hist: reg(&self.hist),
+            h: [reg(&self.h[0]), reg(&self.h[1])],
+            ctl: reg(&self.ctl),
+            logits: reg(&self.scratch),
+            notes: reg(&self.notes),
+        }
+    }
+
+    /// Layer l of step `step` for the first `s` streams, as `sample_cell` runs it.
+    fn cell_params(&self, l: usize, step: usize, s: usize, t: Tuning) -> CellParams {
+        let c = self.layout.config;
+        let (o, stride, h) = (&self.offsets.layers[l], self.streams, c.hidden);
+        CellParams {
+            streams: word(s),
+            hidden: word(h),
+            inp: word(if l == 0 { 0 } else { c.layer_input(l) }),
+            units: word(t.cell_units),
+            sb: word(t.cell_streams),
+            wih_off: word(o.wih_t),
+            whh_off: word(o.whh_t),
+            bih_off: word(o.bih),
+            bhh_off: word(o.bhh),
+            table_off: word(self.offsets.table),
+            x_off: word((l.max(1) - 1) * stride * h),
+            hprev_off: word(l * stride * h),
+            hout_off: word(l * stride * h),
+            tok_off: word(step * stride),
+            vocab: word(c.vocab),
+            draw_step: word(step.saturating_sub(1)),
+            unroll: t.unroll as u32,
+        }
+    }
+
+    /// Layer l of step `step` as `gru_cell` runs it, on the parameters in PyTorch's layout.
+    fn gru_cell_params(&self, l: usize, step: usize, s: usize) -> GruCellParams {
+        let c = self.layout.config;
+        let off = |kind| word(self.layout.get(kind).offset);
+        let (stride, h) = (self.streams, c.hidden);
+        GruCellParams {
+            streams: word(s),
+            hidden: word(h),
+            inp: word(if l == 0 { 0 } else { c.layer_input(l) }),
+            x_off: word((l.max(1) - 1) * stride * h),
+            hprev_off: word(l * stride * h),
+            hout_off: word(l * stride * h),
+            wih_off: if l == 0 {
+                0
+            } else {
+                off(ParamKind::WeightIh(l))
+            },
+            whh_off: off(ParamKind::WeightHh(l)),
+            bih_off: off(ParamKind::BiasIh(l)),
+            bhh_off: off(ParamKind::BiasHh(l)),
+            table_off: word(self.offsets.table),
+            tok_off: word(step * stride),
+            vocab: word(c.vocab),
+        }
+    }
+
+    fn logit_params(&self, s: usize, t: Tuning) -> LogitParams {
+        let c = self.layout.config;
+        LogitParams {
+            streams: word(s),
+            hidden: word(c.hidden),
+            vocab: word(c.vocab),
+            wo_off: word(self.offsets.wo),
+            bo_off: word(self.offsets.bo),
+            h_off: word((c.layers - 1) * s * c.hidden),
+            sb: word(s.min(4)),
+            lanes: word(t.logit_lanes),
+            unroll: t.unroll as u32,
+        }
+    }
+
+    /// The draw of step `step` into history row `row`.
+    fn draw_params(&self, s: usize, row: usize, step: usize) -> DrawParams {
+        DrawParams {
+            vocab: word(self.layout.config.vocab),
+            out_off: word(row * s),
+            step: word(step),
+        }
     }
 
     /// Change how the work is split over workgroups (all tunings give the same tokens).
@@ -551,6 +581,26 @@ impl Sampler {
     /// Times `candidates` (one warm-up block, then `blocks` timed ones each) and keeps the
     /// fastest: all give the same tokens, so only speed differs. Returns each candidate's
     /// tokens/s. The timing generates tokens, so the state is reset afterwards: prime after.
+    /// As [`Sampler::autotune`], but first asks `cache` for this model shape and stream
+    /// count, and remembers what timing chose. Returns whether it timed.
+    pub fn autotune_cached(
+        &mut self,
+        candidates: &[Tuning],
+        blocks: usize,
+        cache: &crate::gpu::tuning_cache::TuningCache,
+    ) -> Result<bool> {
+        let c = self.layout.config;
+        let key = format!("sample S={} {c}", self.streams);
+        let cached = cache.get(&key);
+        if let Some(t) = candidates.iter().find(|t| Some(format!("{t:?}")) == cached) {
+            self.set_tuning(*t)?;
+            return Ok(false);
+        }
+        self.autotune(candidates, blocks)?;
+        cache.put(&key, &format!("{:?}", self.tuning));
+        Ok(true)
+    }
+
     pub fn autotune(&mut self, candidates: &[Tuning], blocks: usize) -> Result<Vec<(Tuning, f64)>> {
         ensure!(!candidates.is_empty(), "no tunings to choose from");
         let opts = SampleOptions::default();

@@ -52,12 +52,12 @@ pub struct StepStats {
 }
 
 pub struct Trainer {
-    pub gpu: Arc<Gpu>,
-    pub layout: ParamLayout,
-    pub params: wgpu::Buffer,
-    pub grads: wgpu::Buffer,
-    pub ws: Workspace,
-    pub optim: Optimizer,
+    gpu: Arc<Gpu>,
+    layout: ParamLayout,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    ws: Workspace,
+    optim: Optimizer,
     /// Loss and gradient norm of up to `STATS_RING` submitted steps, read back together.
     stats_log: wgpu::Buffer,
     staging: wgpu::Buffer,
@@ -110,6 +110,36 @@ impl Trainer {
     }
 
     /// Optimiser steps taken so far.
+    /// The model's parameter layout.
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    /// The live parameter buffer (an evaluator reads the weights from it).
+    pub fn params_buffer(&self) -> &wgpu::Buffer {
+        &self.params
+    }
+
+    /// The window's buffers and programs: hidden state, logits, per-layer outputs.
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    /// Adam's first and second moments, read back.
+    pub fn read_moments(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.optim.read_moments(&self.gpu)
+    }
+
+    /// Sets the learning-rate schedule (constant until set).
+    pub fn set_schedule(&mut self, schedule: schedule::LrSchedule) {
+        self.optim.schedule = schedule;
+    }
+
+    /// Restores Adam's moments and step count (for an exact resume).
+    pub fn write_moments(&mut self, m: &[f32], v: &[f32], step: u64) -> Result<()> {
+        self.optim.write_moments(&self.gpu, m, v, step)
+    }
+
     pub fn step_count(&self) -> u64 {
         self.optim.step
     }

@@ -4,11 +4,11 @@
 use super::schedule::LrSchedule;
 use super::TrainOptions;
 use crate::gpu::{Gpu, Program, ProgramBuilder};
+use crate::kernels::ops::adam::AdamParams;
+use crate::kernels::ops::reduce::NORM_PARTS;
+use crate::kernels::ops::WgslParams;
 use crate::kernels::{Buf, Kernels};
 use anyhow::{ensure, Result};
-
-/// Partial sums in the norm reduction (one workgroup each).
-const NORM_PARTS: usize = 256;
 
 pub struct Optimizer {
     n: usize,
@@ -49,40 +49,18 @@ impl Optimizer {
         let v = gpu.storage("adam v", (n * 4) as u64);
         let stats = gpu.storage("optimizer stats", ((2 + NORM_PARTS) * 4) as u64);
         let mut pb = ProgramBuilder::new();
-        let reg = |pb: &mut ProgramBuilder, b: &wgpu::Buffer| Buf {
-            id: pb.buffer(b),
-            len: (b.size() / 4) as usize,
-        };
-        let [g, st, pr, mb, vb] = [grads, &stats, params, &m, &v].map(|b| reg(&mut pb, b));
-        assert!(
-            n <= g.len && n <= pr.len,
-            "optimizer range exceeds its buffers"
-        );
+        let [g, st, pr, mb, vb] =
+            [grads, &stats, params, &m, &v].map(|b| Buf::register(&mut pb, b));
         let clip = if opts.clip.is_finite() {
             opts.clip as f32
         } else {
             f32::MAX
         };
-        let parts = NORM_PARTS as u32;
-        pb.dispatch(
-            &k.sumsq_partial,
-            &[g.id, st.id],
-            &[n as u32, 0, 0, 2, 0, parts],
-            [parts, 1, 1],
-        );
-        pb.dispatch(
-            &k.clip_coef,
-            &[g.id, st.id],
-            &[0, 0, 0, 2, clip.to_bits(), parts],
-            [1, 1, 1],
-        );
-        let adam_slot = pb.slot(&[]);
-        pb.dispatch_at(
-            &k.adam,
-            &[g.id, st.id, pr.id, mb.id, vb.id],
-            adam_slot,
-            [adam_groups(n), 1, 1],
-        );
+        // clip_grad_norm_: the partial sums of squares after the two results, then the
+        // norm and the coefficient; Adam scales the gradients by it.
+        k.record_sumsq_partial(&mut pb, g, 0, n, NORM_PARTS, st, 2);
+        k.record_clip_coef(&mut pb, g, st, 2, NORM_PARTS, clip);
+        let adam_slot = k.record_adam(&mut pb, n, g, st, pr, mb, vb);
         Ok(Optimizer {
             n,
             m,
@@ -108,25 +86,11 @@ impl Optimizer {
         prof: Option<&mut crate::gpu::Profiler>,
     ) {
         let o = &self.opts;
-        let t = (self.step + 1) as f64;
-        // Bias corrections in f64, as torch computes them on the host.
-        let bc1 = 1.0 - o.beta1.powf(t);
-        let bc2 = 1.0 - o.beta2.powf(t);
         // The step's lr goes to the GPU with the other Adam constants, so a schedule costs
         // nothing and depends only on the step (exact on resume).
         let lr = o.lr * self.schedule.factor(self.step + 1);
-        let params = [
-            self.n as u32,
-            ((lr / bc1) as f32).to_bits(),
-            (bc2.sqrt() as f32).to_bits(),
-            (o.beta1 as f32).to_bits(),
-            (o.beta2 as f32).to_bits(),
-            (o.eps as f32).to_bits(),
-            adam_groups(self.n),
-            ((1.0 - o.beta1) as f32).to_bits(),
-            ((1.0 - o.beta2) as f32).to_bits(),
-        ];
-        self.program.write_slot(gpu, self.adam_slot, &params);
+        let p = AdamParams::step(self.n, lr, o.beta1, o.beta2, o.eps, self.step + 1);
+        self.program.write_slot(gpu, self.adam_slot, p.words());
         self.program.encode(enc, prof);
         self.step += 1;
     }
@@ -154,8 +118,4 @@ impl Optimizer {
         self.step = step;
         Ok(())
     }
-}
-
-fn adam_groups(n: usize) -> u32 {
-    n.div_ceil(256).clamp(1, 4096) as u32
 }

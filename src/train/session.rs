@@ -101,9 +101,8 @@ impl Session {
             state.elapsed_s,
         )?;
         s.trainer
-            .optim
-            .write_moments(gpu, &state.adam_m, &state.adam_v, state.step)?;
-        s.trainer.ws.set_state(&state.hidden)?;
+            .write_moments(&state.adam_m, &state.adam_v, state.step)?;
+        s.trainer.workspace().set_state(&state.hidden)?;
         Ok(s)
     }
 
@@ -131,7 +130,7 @@ impl Session {
         let mut trainer = Trainer::new(
             gpu, kernels, &layout, params, run.batch, run.tbptt, run.opts,
         )?;
-        trainer.optim.schedule = run.schedule;
+        trainer.set_schedule(run.schedule);
         let evaluator = if valid.is_empty() {
             None
         } else {
@@ -142,7 +141,7 @@ impl Session {
                 gpu,
                 kernels,
                 &layout,
-                &trainer.params,
+                trainer.params_buffer(),
                 windows,
             )?)
         };
@@ -209,14 +208,14 @@ impl Session {
 
     /// Everything needed to continue exactly; `elapsed_s` is the total training time.
     pub fn snapshot(&self, elapsed_s: f64) -> Result<TrainerState> {
-        let (adam_m, adam_v) = self.trainer.optim.read_moments(&self.trainer.gpu)?;
+        let (adam_m, adam_v) = self.trainer.read_moments()?;
         Ok(TrainerState {
             run: self.run.clone(),
             step: self.step_count(),
             params: self.trainer.read_params()?,
             adam_m,
             adam_v,
-            hidden: self.trainer.ws.read_state()?,
+            hidden: self.trainer.workspace().read_state()?,
             stream_pos: self.streams.position(),
             data_fingerprint: self.fingerprint,
             elapsed_s,
@@ -228,7 +227,7 @@ impl Session {
         let state = self.snapshot(elapsed_s)?;
         save_model_as(
             &dir.join(MODEL_FILE),
-            &self.trainer.layout,
+            self.trainer.layout(),
             &state.params,
             self.run.codec,
             self.run.sample_rate,

@@ -1,28 +1,51 @@
 //! The GPU buffers and recorded programs for one (B, T) window shape: the forward pass with
-//! loss, and (for training) the backward pass into a gradient buffer.
+//! loss, and (for training) the backward pass into a gradient buffer. `record_forward` and
+//! `record_backward` are the model graph: one op per line, in the order they run.
 //!
 //! Activations are time-major: position row p = t*B + b. Tokens arrive batch-major as
 //! `[B, T+1]`, exactly as the data pipeline cuts them.
 
 use crate::gpu::{Gpu, Program, ProgramBuilder};
-use crate::kernels::{row_grid, Buf, Epilogue, Kernels, Mat, COLSUM_PARTS};
+pub use crate::kernels::ops::embedding::rows_by_token;
+use crate::kernels::ops::embedding::EmbedParams;
+use crate::kernels::ops::softmax_xent::XentParams;
+use crate::kernels::ops::step::StepParams;
+use crate::kernels::ops::step_backward::{StepBackwardBufs, StepBackwardParams};
+use crate::kernels::ops::word;
+use crate::kernels::{Buf, Epilogue, Kernels, Mat, COLSUM_PARTS};
 use crate::model::{ParamKind, ParamLayout};
 use anyhow::{ensure, Result};
 use std::sync::Arc;
 
-struct LayerBufs {
+/// One GRU layer's buffers: `wgpu::Buffer`s as allocated, `Buf`s once bound to a program.
+struct LayerBufs<B> {
     /// gi during the forward, reused as dgi during the backward: [T*B, 3H].
-    gi: wgpu::Buffer,
+    gi: B,
     /// h0 in slot 0, h_t in slot t+1: [(T+1)*B, H].
-    hseq: wgpu::Buffer,
+    hseq: B,
     /// r, z, n, gh_n per position: [T*B, 4H].
-    gates: wgpu::Buffer,
+    gates: B,
     /// [T*B, 3H].
-    dgh: wgpu::Buffer,
+    dgh: B,
     /// dh of every step (slot t+1) and of h0 (slot 0): [(T+1)*B, H].
-    dhs: wgpu::Buffer,
+    dhs: B,
     /// Gradient arriving from above (head or next layer's input): [T*B, H].
-    dh_out: wgpu::Buffer,
+    dh_out: B,
+}
+
+/// Every buffer of the graph, by name, bound to one program.
+struct Bound {
+    tokens: Buf,
+    state: Buf,
+    embeddings: Buf,
+    logits: Buf,
+    dlogits: Buf,
+    losses: Buf,
+    mean_loss: Buf,
+    colsum_scratch: Buf,
+    params: Buf,
+    grads: Option<Buf>,
+    layers: Vec<LayerBufs<Buf>>,
 }
 
 pub struct Workspace {
@@ -30,16 +53,30 @@ pub struct Workspace {
     pub layout: ParamLayout,
     pub batch: usize,
     pub tbptt: usize,
+    /// The window `[B, T+1]`, then (training) its rows grouped by input token.
     pub tokens: wgpu::Buffer,
+    /// The carried hidden state `[L, B, H]`.
     pub state: wgpu::Buffer,
+    /// Time-major `[T*B, V]`.
     pub logits: wgpu::Buffer,
     /// The mean loss of the last forward (one float).
     pub stats: wgpu::Buffer,
     /// The loss of every position of the last forward, time-major `[T, B]`.
     pub losses: wgpu::Buffer,
-    layers: Vec<LayerBufs>,
+    /// Layer 0's input `[T*B, E]`; its gradient during the backward.
+    embeddings: wgpu::Buffer,
+    dlogits: wgpu::Buffer,
+    colsum_scratch: wgpu::Buffer,
+    params: wgpu::Buffer,
+    grads: Option<wgpu::Buffer>,
+    layers: Vec<LayerBufs<wgpu::Buffer>>,
     pub forward: Program,
     pub backward: Option<Program>,
+}
+
+/// Bytes of `n` floats.
+fn f(n: usize) -> u64 {
+    (n * 4) as u64
 }
 
 impl Workspace {
@@ -59,9 +96,7 @@ impl Workspace {
             "batch and TBPTT length must be at least 1"
         );
         let c = layout.config;
-        let (v, e, h, nl) = (c.vocab, c.embed, c.hidden, c.layers);
-        let rows = batch * tbptt;
-        let f = |n: usize| (n * 4) as u64;
+        let (v, h, rows) = (c.vocab, c.hidden, batch * tbptt);
         for (what, n) in [
             ("the input projections (B*T*3H)", rows * 3 * h),
             ("the saved gates (B*T*4H)", rows * 4 * h),
@@ -70,319 +105,254 @@ impl Workspace {
         ] {
             gpu.check_buffer_size(what, f(n))?;
         }
+        let mut ws = Workspace::allocate(gpu, layout, params, grads, batch, tbptt);
         let mut pb = ProgramBuilder::new();
-        let reg = |pb: &mut ProgramBuilder, b: &wgpu::Buffer| Buf {
-            id: pb.buffer(b),
-            len: (b.size() / 4) as usize,
-        };
-        // The window, then (training) its rows grouped by input token for embed_backward.
-        let index_len = if grads.is_some() { v + 1 + rows } else { 0 };
-        let tokens = gpu.storage("tokens", f(batch * (tbptt + 1) + index_len));
-        let state = gpu.storage("hidden state", f(nl * batch * h));
-        let x0 = gpu.storage("embeddings", f(rows * e));
-        let logits = gpu.storage("logits", f(rows * v));
-        let dlogits = gpu.storage("dlogits", f(rows * v));
-        let losses = gpu.storage("losses", f(rows));
-        let stats = gpu.storage("mean loss", f(1));
-        let colsum_scratch = gpu.storage("colsum partials", f(COLSUM_PARTS * v.max(3 * h)));
-        let layers: Vec<LayerBufs> = (0..nl)
+        let b = ws.bind(&mut pb);
+        ws.record_forward(k, &mut pb, &b);
+        ws.forward = pb.build(gpu);
+        if grads.is_some() {
+            let mut pb = ProgramBuilder::new();
+            let b = ws.bind(&mut pb);
+            ws.record_backward(k, &mut pb, &b);
+            ws.backward = Some(pb.build(gpu));
+        }
+        Ok(ws)
+    }
+
+    /// The buffers, with empty programs.
+    fn allocate(
+        gpu: &Arc<Gpu>,
+        layout: &ParamLayout,
+        params: &wgpu::Buffer,
+        grads: Option<&wgpu::Buffer>,
+        batch: usize,
+        tbptt: usize,
+    ) -> Workspace {
+        let c = layout.config;
+        let (v, e, h, rows) = (c.vocab, c.embed, c.hidden, batch * tbptt);
+        let train = grads.is_some();
+        // Buffers only the backward uses hold one float in an inference workspace.
+        let grad = |n: usize| if train { n } else { 1 };
+        let index_len = if train { v + 1 + rows } else { 0 };
+        let hseq = (tbptt + 1) * batch * h;
+        let storage = |label, n| gpu.storage(label, f(n));
+        let layers = (0..c.layers)
             .map(|_| LayerBufs {
-                gi: gpu.storage("gi", f(rows * 3 * h)),
-                hseq: gpu.storage("hseq", f((tbptt + 1) * batch * h)),
-                gates: gpu.storage("gates", f(rows * 4 * h)),
-                dgh: gpu.storage("dgh", f(if grads.is_some() { rows * 3 * h } else { 1 })),
-                dhs: gpu.storage(
-                    "dhs",
-                    f(if grads.is_some() {
-                        (tbptt + 1) * batch * h
-                    } else {
-                        1
-                    }),
-                ),
-                dh_out: gpu.storage("dh_out", f(if grads.is_some() { rows * h } else { 1 })),
+                gi: storage("gi", rows * 3 * h),
+                hseq: storage("hseq", hseq),
+                gates: storage("gates", rows * 4 * h),
+                dgh: storage("dgh", grad(rows * 3 * h)),
+                dhs: storage("dhs", grad(hseq)),
+                dh_out: storage("dh_out", grad(rows * h)),
             })
             .collect();
-
-        let tok = reg(&mut pb, &tokens);
-        let st = reg(&mut pb, &state);
-        let x0b = reg(&mut pb, &x0);
-        let lg = reg(&mut pb, &logits);
-        let dlg = reg(&mut pb, &dlogits);
-        let ls = reg(&mut pb, &losses);
-        let stb = reg(&mut pb, &stats);
-        let pr = reg(&mut pb, params);
-        let lb: Vec<[Buf; 6]> = layers
-            .iter()
-            .map(|l| [&l.gi, &l.hseq, &l.gates, &l.dgh, &l.dhs, &l.dh_out].map(|b| reg(&mut pb, b)))
-            .collect();
-        let [gi_, hseq_, gates_, dgh_, dhs_, dhout_] = [0, 1, 2, 3, 4, 5];
-        let off = |kind| layout.get(kind).offset;
-        let bh = batch * h;
-
-        // The step kernels that suit this batch (timed on a GPU: kernels::StepKernel).
-        let (step_fwd, fwd_grid) = k.step_forward(batch, h);
-        // ---- forward ----
-        for (l, bufs) in lb.iter().enumerate() {
-            pb.copy(st.id, f(l * bh), bufs[hseq_].id, 0, f(bh));
-        }
-        let emb_params =
-            [rows, e, batch, tbptt + 1, off(ParamKind::Embedding), v].map(|x| x as u32);
-        pb.dispatch(
-            &k.embed_gather,
-            &[tok.id, pr.id, x0b.id],
-            &emb_params,
-            row_grid(rows, e.div_ceil(64) as u32),
-        );
-        for l in 0..nl {
-            let inp = c.layer_input(l);
-            let x = if l == 0 {
-                Mat::rows(x0b, 0, e)
-            } else {
-                Mat::rows(lb[l - 1][hseq_], bh, h)
-            };
-            k.record_gemm(
-                &mut pb,
-                rows,
-                3 * h,
-                inp,
-                x,
-                Mat::transposed(pr, off(ParamKind::WeightIh(l)), inp),
-                lb[l][gi_],
-                0,
-                3 * h,
-                Epilogue::Bias(pr, off(ParamKind::BiasIh(l))),
-            );
-            for t in 0..tbptt {
-                let p = [
-                    batch,
-                    h,
-                    t * batch * 3 * h,
-                    t * bh,
-                    (t + 1) * bh,
-                    t * batch * 4 * h,
-                    off(ParamKind::WeightHh(l)),
-                    off(ParamKind::BiasHh(l)),
-                    1,
-                ];
-                pb.dispatch(
-                    step_fwd,
-                    &[lb[l][gi_].id, pr.id, lb[l][hseq_].id, lb[l][gates_].id],
-                    &p.map(|x| x as u32),
-                    fwd_grid,
-                );
-                pb.flops((2 * batch * 3 * h * h) as f64);
-            }
-            pb.copy(lb[l][hseq_].id, f(tbptt * bh), st.id, f(l * bh), f(bh));
-        }
-        let top = &lb[nl - 1];
-        k.record_gemm(
-            &mut pb,
-            rows,
-            v,
-            h,
-            Mat::rows(top[hseq_], bh, h),
-            Mat::transposed(pr, off(ParamKind::HeadWeight), h),
-            lg,
-            0,
-            v,
-            Epilogue::Bias(pr, off(ParamKind::HeadBias)),
-        );
-        let scale = 1.0f32 / rows as f32;
-        let xent = [
-            rows as u32,
-            v as u32,
-            batch as u32,
-            (tbptt + 1) as u32,
-            scale.to_bits(),
-            0,
-        ];
-        let grid = if rows <= 65535 {
-            [rows as u32, 1, 1]
-        } else {
-            [65535, rows.div_ceil(65535) as u32, 1]
-        };
-        pb.dispatch(
-            &k.softmax_xent,
-            &[lg.id, tok.id, dlg.id, ls.id],
-            &xent,
-            grid,
-        );
-        k.record_sum(&mut pb, ls, 0, rows, scale, stb, 0);
-        let forward = std::mem::take(&mut pb).build(gpu);
-
-        // ---- backward ----
-        let backward = grads.map(|grads| {
-            let (step_bwd, bwd_grid) = k.step_backward(batch, h);
-            let gr = reg(&mut pb, grads);
-            let tok = reg(&mut pb, &tokens);
-            let x0b = reg(&mut pb, &x0);
-            let dlg = reg(&mut pb, &dlogits);
-            let pr = reg(&mut pb, params);
-            let cs = reg(&mut pb, &colsum_scratch);
-            let lb: Vec<[Buf; 6]> = layers
-                .iter()
-                .map(|l| {
-                    [&l.gi, &l.hseq, &l.gates, &l.dgh, &l.dhs, &l.dh_out].map(|b| reg(&mut pb, b))
-                })
-                .collect();
-            let top = &lb[nl - 1];
-            // Head: dW_o = dlogitsᵀ·H_top, db_o = Σ dlogits, dH_top = dlogits·W_o.
-            k.record_gemm(
-                &mut pb,
-                v,
-                h,
-                rows,
-                Mat::transposed(dlg, 0, v),
-                Mat::rows(top[hseq_], bh, h),
-                gr,
-                off(ParamKind::HeadWeight),
-                h,
-                Epilogue::None,
-            );
-            k.record_colsum(&mut pb, dlg, 0, rows, v, gr, off(ParamKind::HeadBias), cs);
-            k.record_gemm(
-                &mut pb,
-                rows,
-                h,
-                v,
-                Mat::rows(dlg, 0, v),
-                Mat::rows(pr, off(ParamKind::HeadWeight), h),
-                top[dhout_],
-                0,
-                h,
-                Epilogue::None,
-            );
-            for l in (0..nl).rev() {
-                let inp = c.layer_input(l);
-                let bufs = [
-                    pr.id,
-                    lb[l][gates_].id,
-                    lb[l][hseq_].id,
-                    lb[l][dhout_].id,
-                    lb[l][gi_].id,
-                    lb[l][dgh_].id,
-                    lb[l][dhs_].id,
-                ];
-                // Steps T-1 down to 0, then one more dispatch (s == T) for the gradient of h0.
-                for s in 0..=tbptt {
-                    let last = s == tbptt;
-                    let cur = if last { 0 } else { tbptt - 1 - s };
-                    let has_next = if last { 1 } else { (cur + 1 < tbptt) as usize };
-                    let next = if last { 0 } else { cur + 1 };
-                    let p = [
-                        batch,
-                        h,
-                        off(ParamKind::WeightHh(l)),
-                        has_next,
-                        last as usize,
-                        next * batch * 3 * h,
-                        next * batch * 4 * h,
-                        (next + 1) * bh,
-                        cur * batch * 3 * h,
-                        cur * batch * 4 * h,
-                        if last { 0 } else { (cur + 1) * bh },
-                        cur * bh,
-                        cur * bh,
-                    ];
-                    pb.dispatch(step_bwd, &bufs, &p.map(|x| x as u32), bwd_grid);
-                    // The recurrent carry dgh_{t+1}·W_hh, when there is a next step.
-                    pb.flops((has_next * 2 * batch * 3 * h * h) as f64);
-                }
-                let x = if l == 0 {
-                    Mat::rows(x0b, 0, e)
-                } else {
-                    Mat::rows(lb[l - 1][hseq_], bh, h)
-                };
-                k.record_gemm(
-                    &mut pb,
-                    3 * h,
-                    h,
-                    rows,
-                    Mat::transposed(lb[l][dgh_], 0, 3 * h),
-                    Mat::rows(lb[l][hseq_], 0, h),
-                    gr,
-                    off(ParamKind::WeightHh(l)),
-                    h,
-                    Epilogue::None,
-                );
-                k.record_gemm(
-                    &mut pb,
-                    3 * h,
-                    inp,
-                    rows,
-                    Mat::transposed(lb[l][gi_], 0, 3 * h),
-                    x,
-                    gr,
-                    off(ParamKind::WeightIh(l)),
-                    inp,
-                    Epilogue::None,
-                );
-                k.record_colsum(
-                    &mut pb,
-                    lb[l][gi_],
-                    0,
-                    rows,
-                    3 * h,
-                    gr,
-                    off(ParamKind::BiasIh(l)),
-                    cs,
-                );
-                k.record_colsum(
-                    &mut pb,
-                    lb[l][dgh_],
-                    0,
-                    rows,
-                    3 * h,
-                    gr,
-                    off(ParamKind::BiasHh(l)),
-                    cs,
-                );
-                // Gradient into this layer's input: the layer below's dh_out, or the embeddings.
-                let (dst, width) = if l == 0 {
-                    (x0b, e)
-                } else {
-                    (lb[l - 1][dhout_], h)
-                };
-                k.record_gemm(
-                    &mut pb,
-                    rows,
-                    width,
-                    3 * h,
-                    Mat::rows(lb[l][gi_], 0, 3 * h),
-                    Mat::rows(pr, off(ParamKind::WeightIh(l)), inp),
-                    dst,
-                    0,
-                    width,
-                    Epilogue::None,
-                );
-            }
-            let index_off = batch * (tbptt + 1);
-            assert!(index_off + index_len <= tok.len, "token index out of range");
-            let mut back_params = emb_params.to_vec();
-            back_params.push(index_off as u32);
-            pb.dispatch(
-                &k.embed_backward,
-                &[tok.id, x0b.id, gr.id],
-                &back_params,
-                [e.div_ceil(64) as u32, v as u32, 1],
-            );
-            std::mem::take(&mut pb).build(gpu)
-        });
-
-        Ok(Workspace {
+        Workspace {
             gpu: gpu.clone(),
             layout: layout.clone(),
             batch,
             tbptt,
-            tokens,
-            state,
-            logits,
-            stats,
-            losses,
+            tokens: storage("tokens", batch * (tbptt + 1) + index_len),
+            state: storage("hidden state", c.layers * batch * h),
+            logits: storage("logits", rows * v),
+            stats: storage("mean loss", 1),
+            losses: storage("losses", rows),
+            embeddings: storage("embeddings", rows * e),
+            dlogits: storage("dlogits", rows * v),
+            colsum_scratch: storage("colsum partials", COLSUM_PARTS * v.max(3 * h)),
+            params: params.clone(),
+            grads: grads.cloned(),
             layers,
-            forward,
-            backward,
-        })
+            forward: ProgramBuilder::new().build(gpu),
+            backward: None,
+        }
+    }
+
+    /// Every buffer registered with `pb`, by name.
+    fn bind(&self, pb: &mut ProgramBuilder) -> Bound {
+        let mut reg = |b: &wgpu::Buffer| Buf::register(pb, b);
+        Bound {
+            tokens: reg(&self.tokens),
+            state: reg(&self.state),
+            embeddings: reg(&self.embeddings),
+            logits: reg(&self.logits),
+            dlogits: reg(&self.dlogits),
+            losses: reg(&self.losses),
+            mean_loss: reg(&self.stats),
+            colsum_scratch: reg(&self.colsum_scratch),
+            params: reg(&self.params),
+            grads: self.grads.as_ref().map(&mut reg),
+            layers: (self.layers.iter())
+                .map(|l| LayerBufs {
+                    gi: reg(&l.gi),
+                    hseq: reg(&l.hseq),
+                    gates: reg(&l.gates),
+                    dgh: reg(&l.dgh),
+                    dhs: reg(&l.dhs),
+                    dh_out: reg(&l.dh_out),
+                })
+                .collect(),
+        }
+    }
+
+    /// The forward pass and the mean loss, in the order it runs (as llm.c's gpt2_forward).
+    #[rustfmt::skip]
+    fn record_forward(&self, k: &Kernels, pb: &mut ProgramBuilder, b: &Bound) {
+        use ParamKind::*;
+        let (v, h, rows, bh, top) = (self.vocab(), self.hidden(), self.rows(), self.bh(), self.top(b));
+        for (l, lb) in b.layers.iter().enumerate() {
+            pb.copy(b.state.id, f(l * bh), lb.hseq.id, 0, f(bh)); // h0 = the carried state
+        }
+        k.record_embed_gather(pb, &self.embed_params(), b.tokens, b.params, b.embeddings);
+        for (l, lb) in b.layers.iter().enumerate() {
+            let (x, inp) = self.layer_input(b, l);
+            // gi = x·W_ihᵀ + b_ih for every position at once, then the recurrence step by step.
+            k.record_gemm(pb, rows, 3 * h, inp, x, self.weight_t(b, WeightIh(l), inp), lb.gi, 0, 3 * h, self.bias(b, BiasIh(l)));
+            for t in 0..self.tbptt {
+                k.record_gru_step(pb, &self.step_params(l, t), lb.gi, b.params, lb.hseq, lb.gates);
+            }
+            pb.copy(lb.hseq.id, f(self.tbptt * bh), b.state.id, f(l * bh), f(bh)); // carry h_T
+        }
+        k.record_gemm(pb, rows, v, h, Mat::rows(top.hseq, bh, h), self.weight_t(b, HeadWeight, h), b.logits, 0, v, self.bias(b, HeadBias));
+        k.record_softmax_xent(pb, &self.xent_params(), b.logits, b.tokens, b.dlogits, b.losses);
+        k.record_sum(pb, b.losses, 0, rows, 1.0 / rows as f32, b.mean_loss, 0);
+    }
+
+    /// Backpropagation through the window into the gradient buffer, in the order it runs
+    /// (as llm.c's gpt2_backward): the head, then each layer from the top, then the
+    /// embedding. dlogits comes from the forward's softmax_xent.
+    #[rustfmt::skip]
+    fn record_backward(&self, k: &Kernels, pb: &mut ProgramBuilder, b: &Bound) {
+        use Epilogue::None as Set;
+        use ParamKind::*;
+        let (v, h, rows, bh, top) = (self.vocab(), self.hidden(), self.rows(), self.bh(), self.top(b));
+        let (g, off, scratch) = (b.grads.expect("a training workspace"), |kind| self.offset(kind), b.colsum_scratch);
+        // Head: dW_o = dlogitsᵀ·H_top, db_o = Σ dlogits, dH_top = dlogits·W_o.
+        k.record_gemm(pb, v, h, rows, Mat::transposed(b.dlogits, 0, v), Mat::rows(top.hseq, bh, h), g, off(HeadWeight), h, Set);
+        k.record_colsum(pb, b.dlogits, 0, rows, v, g, off(HeadBias), scratch);
+        k.record_gemm(pb, rows, h, v, Mat::rows(b.dlogits, 0, v), Mat::rows(b.params, off(HeadWeight), h), top.dh_out, 0, h, Set);
+        for (l, lb) in b.layers.iter().enumerate().rev() {
+            let ((x, inp), (dx, _)) = (self.layer_input(b, l), self.layer_input_grad(b, l));
+            // Steps T-1 down to 0 (dgi into gi, dgh, dh), then the gradient of h0 (s == T).
+            for s in 0..=self.tbptt {
+                k.record_gru_step_backward(pb, &self.step_backward_params(l, s), &self.step_backward_bufs(b, l));
+            }
+            // dW_hh = dghᵀ·H_{t-1}, dW_ih = dgiᵀ·X, db_ih = Σ dgi, db_hh = Σ dgh, dX = dgi·W_ih.
+            k.record_gemm(pb, 3 * h, h, rows, Mat::transposed(lb.dgh, 0, 3 * h), Mat::rows(lb.hseq, 0, h), g, off(WeightHh(l)), h, Set);
+            k.record_gemm(pb, 3 * h, inp, rows, Mat::transposed(lb.gi, 0, 3 * h), x, g, off(WeightIh(l)), inp, Set);
+            k.record_colsum(pb, lb.gi, 0, rows, 3 * h, g, off(BiasIh(l)), scratch);
+            k.record_colsum(pb, lb.dgh, 0, rows, 3 * h, g, off(BiasHh(l)), scratch);
+            k.record_gemm(pb, rows, inp, 3 * h, Mat::rows(lb.gi, 0, 3 * h), Mat::rows(b.params, off(WeightIh(l)), inp), dx, 0, inp, Set);
+        }
+        k.record_embed_backward(pb, &self.embed_params(), b.tokens, b.embeddings, g);
+    }
+
+    fn vocab(&self) -> usize {
+        self.layout.config.vocab
+    }
+
+    fn hidden(&self) -> usize {
+        self.layout.config.hidden
+    }
+
+    /// Positions in a window, B*T.
+    fn rows(&self) -> usize {
+        self.batch * self.tbptt
+    }
+
+    /// Floats of one step's state, B*H.
+    fn bh(&self) -> usize {
+        self.batch * self.hidden()
+    }
+
+    fn top<'a>(&self, b: &'a Bound) -> &'a LayerBufs<Buf> {
+        b.layers.last().expect("at least one layer")
+    }
+
+    fn offset(&self, kind: ParamKind) -> usize {
+        self.layout.get(kind).offset
+    }
+
+    /// A `[rows, cols]` weight of the parameters, transposed.
+    fn weight_t(&self, b: &Bound, kind: ParamKind, cols: usize) -> Mat {
+        Mat::transposed(b.params, self.offset(kind), cols)
+    }
+
+    fn bias(&self, b: &Bound, kind: ParamKind) -> Epilogue {
+        Epilogue::Bias(b.params, self.offset(kind))
+    }
+
+    /// Layer l's input `[T*B, inp]` (the embeddings, or h_1.. of the layer below) and inp.
+    fn layer_input(&self, b: &Bound, l: usize) -> (Mat, usize) {
+        let inp = self.layout.config.layer_input(l);
+        match l {
+            0 => (Mat::rows(b.embeddings, 0, inp), inp),
+            _ => (Mat::rows(b.layers[l - 1].hseq, self.bh(), inp), inp),
+        }
+    }
+
+    /// Where the gradient of layer l's input goes: the embeddings' buffer, or the layer
+    /// below's dh_out.
+    fn layer_input_grad(&self, b: &Bound, l: usize) -> (Buf, usize) {
+        let inp = self.layout.config.layer_input(l);
+        match l {
+            0 => (b.embeddings, inp),
+            _ => (b.layers[l - 1].dh_out, inp),
+        }
+    }
+
+    fn embed_params(&self) -> EmbedParams {
+        EmbedParams {
+            rows: word(self.rows()),
+            dim: word(self.layout.config.embed),
+            batch: word(self.batch),
+            tok_stride: word(self.tbptt + 1),
+            emb_off: word(self.offset(ParamKind::Embedding)),
+            vocab: word(self.vocab()),
+            // The row index follows the window (see `upload_tokens`).
+            index_off: word(self.batch * (self.tbptt + 1)),
+        }
+    }
+
+    fn xent_params(&self) -> XentParams {
+        XentParams {
+            rows: word(self.rows()),
+            vocab: word(self.vocab()),
+            batch: word(self.batch),
+            tok_stride: word(self.tbptt + 1),
+            scale: 1.0 / self.rows() as f32,
+            tok_off: 0,
+        }
+    }
+
+    /// Layer l, step t: h_{t+1} slot from the h_t slot of hseq.
+    fn step_params(&self, l: usize, t: usize) -> StepParams {
+        let (whh, bhh) = (ParamKind::WeightHh(l), ParamKind::BiasHh(l));
+        StepParams::window(
+            self.batch,
+            self.hidden(),
+            t,
+            self.offset(whh),
+            self.offset(bhh),
+        )
+    }
+
+    /// Layer l, backward dispatch s: step T-1-s for s < T; for s == T the gradient of h0.
+    fn step_backward_params(&self, l: usize, s: usize) -> StepBackwardParams {
+        let whh = self.offset(ParamKind::WeightHh(l));
+        StepBackwardParams::window(self.batch, self.hidden(), whh, self.tbptt, s)
+    }
+
+    fn step_backward_bufs(&self, b: &Bound, l: usize) -> StepBackwardBufs {
+        let lb = &b.layers[l];
+        StepBackwardBufs {
+            w: b.params,
+            gates: lb.gates,
+            hseq: lb.hseq,
+            dh_out: lb.dh_out,
+            dgi: lb.gi,
+            dgh: lb.dgh,
+            dhs: lb.dhs,
+        }
     }
 
     /// Upload a `[B, T+1]` token window.
@@ -470,38 +440,19 @@ impl Workspace {
 }
 
 /// [T, B, W] → [B, T, W].
-pub fn time_to_batch_major(x: &[f32], batch: usize, steps: usize, width: usize) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
+pub fn time_to_batch_major<T: Copy + Default>(
+    x: &[T],
+    batch: usize,
+    steps: usize,
+    width: usize,
+) -> Vec<T> {
+    let mut out = vec![T::default(); x.len()];
     for t in 0..steps {
         for b in 0..batch {
             let src = (t * batch + b) * width;
             let dst = (b * steps + t) * width;
             out[dst..dst + width].copy_from_slice(&x[src..src + width]);
         }
-    }
-    out
-}
-
-/// The rows (time-major, row = t*B + b) of a `[B, T+1]` window grouped by input token, for
-/// the embedding gradient: `V + 1` starts, then the rows of token 0, of token 1, ..., each
-/// group in ascending row order (the order the gradient sums in). Tokens are `< vocab`.
-pub fn rows_by_token(tokens: &[u32], batch: usize, tbptt: usize, vocab: usize) -> Vec<u32> {
-    let token = |row: usize| tokens[(row % batch) * (tbptt + 1) + row / batch] as usize;
-    let rows = batch * tbptt;
-    let mut starts = vec![0u32; vocab + 1];
-    for row in 0..rows {
-        starts[token(row) + 1] += 1;
-    }
-    for i in 0..vocab {
-        starts[i + 1] += starts[i];
-    }
-    let mut next = starts.clone();
-    let mut out = starts;
-    out.resize(vocab + 1 + rows, 0);
-    for row in 0..rows {
-        let t = token(row);
-        out[vocab + 1 + next[t] as usize] = row as u32;
-        next[t] += 1;
     }
     out
 }

@@ -1,6 +1,8 @@
 //! Throughput measurements shared by `gruwave bench` and the criterion benches: training
 //! tokens/s for full optimiser steps (upload included) and sampling tokens/s, plus a
-//! per-kernel GPU time profile from timestamp queries.
+//! per-kernel GPU time profile from timestamp queries; and one op alone (`ops`).
+
+pub mod ops;
 
 use crate::gpu::{Gpu, KernelTime, Profiler};
 use crate::model::{init_params, ParamLayout, Preset};
