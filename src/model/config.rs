@@ -2,8 +2,9 @@
 
 use anyhow::{bail, Result};
 
-/// Largest vocabulary (the codecs use 256 and 388).
-pub const MAX_VOCAB: usize = 1 << 16;
+/// Largest vocabulary: the codecs use 256 and 388; wider ones reach the sampler's own
+/// check (65,536) with a clear message rather than this one.
+pub const MAX_VOCAB: usize = 1 << 20;
 /// Largest E or H: 16384 already makes one weight_hh of 3 GiB.
 pub const MAX_WIDTH: usize = 1 << 14;
 pub const MAX_LAYERS: usize = 64;
