@@ -1158,6 +1158,38 @@ const CASES: &[(&str, Make, Want)] = &[
         },
         Want::Fails(&["must be positive"]),
     ),
+    (
+        "eval --tbptt u64::MAX",
+        |d| {
+            let m = ckpt(d, |_, _| {});
+            let w = music(&d.join("a.wav"), 0.5, 16000);
+            feed(&[
+                "eval",
+                "--model",
+                &s(&m),
+                &s(&w),
+                "--tbptt",
+                "18446744073709551615",
+            ])
+        },
+        Want::Fails(&["TBPTT window T"]),
+    ),
+    (
+        "eval --batch u64::MAX (shrinks to the windows there are)",
+        |d| {
+            let m = ckpt(d, |_, _| {});
+            let w = music(&d.join("a.wav"), 0.5, 16000);
+            feed(&[
+                "eval",
+                "--model",
+                &s(&m),
+                &s(&w),
+                "--batch",
+                "18446744073709551615",
+            ])
+        },
+        Want::Works(&[]),
+    ),
     // ---- sample ----
     (
         "sample --seconds 0",

@@ -47,6 +47,11 @@ impl EvalWindows {
         if batch == 0 || tbptt == 0 {
             bail!("batch size and TBPTT length must be positive (got B = {batch}, T = {tbptt})");
         }
+        // Window arithmetic (n * T + 1) must not wrap; the batch shrinks to the windows.
+        let max = super::run_config::MAX_TBPTT;
+        if tbptt > max {
+            bail!("the TBPTT window T (--tbptt) must be at most {max}, got {tbptt}");
+        }
         let tails = codec == Codec::Perf388;
         let mut tokens = Vec::new();
         let mut starts = Vec::new();
