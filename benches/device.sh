@@ -40,6 +40,11 @@ if [ -n "${AB_SUBGROUPS:-}" ]; then
     > "$OUT/gruwave_bench_nosubgroups.txt" 2>&1
   grep -E "^(features|base)" "$OUT/gruwave_bench_nosubgroups.txt"
 fi
+echo "== gruwave MIDI (event) models =="
+timeout 200 $BIN bench --config midi-small,midi-base --what "${WHAT:-train,sample}" \
+  --json "$OUT/gruwave_bench_midi.json" > "$OUT/gruwave_bench_midi.txt" 2>&1
+grep -E "^(config|midi)" "$OUT/gruwave_bench_midi.txt"
+timeout 60 $BIN sample --seconds 60 --streams 64 --midi-only --out /tmp/midi.mid 2>&1 | tail -1
 echo "== PyTorch =="
 export PYTHONUNBUFFERED=1
 timeout 200 python3 .devbench/torch_gru_bench.py --config "${TORCH_CONFIGS:-$CONFIGS}" --bench "${WHAT:-train,sample}" --device cuda --cuda-graph \

@@ -9,7 +9,7 @@ the two runs can be compared in validation bits per event:
   clip_grad_norm_(1.0); float32; stateful truncated BPTT (hidden state carried across windows,
   detached, zeroed for rows whose window starts a file piece or wraps).
 - data: every .mid/.midi under --train and --valid, sorted by path, tokenized with
-  midi_tokens.py (a verbatim copy of shared/fixtures/midi_tokens.py, codec perf388); each file's
+  tests/fixtures/midi_tokens.py (the Python reference of codec perf388); each file's
   tokens are preceded by the start marker TS100 (id 355) (MIDI_TOKENS.md S1); the training files
   are concatenated and cut into B streams by the rule of gruwave's `data::Streams` (ported below:
   equal spans, windows of T + 1 tokens overlapping by one, never crossing a file, jump to the next
@@ -72,8 +72,8 @@ try:
 except ImportError as e:  # pragma: no cover
     sys.exit(f"cannot import torch ({e}); see the installation notes at the top of {__file__}")
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import midi_tokens  # noqa: E402  (the reference codec, copied from shared/fixtures)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures"))
+import midi_tokens  # noqa: E402  (the reference codec, tests/fixtures/midi_tokens.py)
 
 CODEC = "perf388"
 START = 355            # TS100, the start marker of every file (MIDI_TOKENS.md S1, S2)

@@ -159,6 +159,17 @@ fn larger_vocabulary_and_batch_match_the_reference() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
+/// u32 tokens: the event vocabulary (V = 388) and one of 1,000 train as the reference does
+/// (logits, loss, every gradient, in every kernel variant).
+#[test]
+fn event_sized_vocabularies_match_the_reference() {
+    let mut rng = TestRng(17);
+    for v in [388, 1000] {
+        let bad = compare(&random_case(&mut rng, v, 9, 12, 1, 3, 5));
+        assert!(bad.is_empty(), "V = {v}: {}", bad.join("\n"));
+    }
+}
+
 #[test]
 fn a_wide_layer_matches_the_reference() {
     // H = 260 runs the sliced step kernels' four-k loops (forward K = H, backward K = 3H)

@@ -1,7 +1,9 @@
 //! General MIDI rendering with the bundled SoundFont, checked by spectrum and level.
 
 use gruwave::music::render::{parse_midi, render_midi, MAX_SECONDS};
-use realfft::RealFftPlanner;
+#[path = "common/spectrum.rs"]
+mod spectrum;
+use spectrum::{spectrum, strongest_peaks};
 
 const SOUNDFONT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -64,41 +66,6 @@ fn mono(frames: &[[f32; 2]], from_s: f64, to_s: f64) -> Vec<f64> {
 
 fn rms(x: &[f64]) -> f64 {
     (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
-}
-
-/// Hann-windowed magnitude spectrum of `x` (length a power of two is not required).
-fn spectrum(x: &[f64]) -> Vec<f64> {
-    let n = x.len();
-    let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n);
-    let mut input: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v * (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()))
-        .collect();
-    let mut out = fft.make_output_vec();
-    fft.process(&mut input, &mut out).unwrap();
-    out.iter().map(|c| c.norm()).collect()
-}
-
-/// The `k` strongest local maxima, in Hz (parabolic interpolation), strongest first;
-/// maxima within 15 Hz of a stronger one are the same peak's skirt.
-fn strongest_peaks(mag: &[f64], bin_hz: f64, k: usize) -> Vec<f64> {
-    let mut maxima: Vec<usize> = (1..mag.len() - 1)
-        .filter(|&i| mag[i] > mag[i - 1] && mag[i] >= mag[i + 1])
-        .collect();
-    maxima.sort_by(|&a, &b| mag[b].total_cmp(&mag[a]));
-    let mut peaks: Vec<f64> = Vec::new();
-    for i in maxima {
-        let (a, b, c) = (mag[i - 1].ln(), mag[i].ln(), mag[i + 1].ln());
-        let f = (i as f64 + 0.5 * (a - c) / (a - 2.0 * b + c)) * bin_hz;
-        if peaks.iter().all(|p| (p - f).abs() > 15.0) {
-            peaks.push(f);
-        }
-        if peaks.len() == k {
-            break;
-        }
-    }
-    peaks
 }
 
 fn render(midi: &[u8], program: Option<u8>) -> Vec<[f32; 2]> {

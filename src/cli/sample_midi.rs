@@ -48,12 +48,8 @@ fn soundfont(a: &SampleArgs) -> Result<Option<Vec<u8>>> {
     }))
 }
 
-pub fn run(
-    a: &SampleArgs,
-    ck: &Checkpoint,
-    seconds: f64,
-    opts: &SampleOptions,
-) -> Result<ExitCode> {
+/// The MIDI flags' bounds, checked before any work.
+fn check_flags(a: &SampleArgs, seconds: f64) -> Result<()> {
     if seconds > MAX_SECONDS {
         bail!("--seconds {seconds} is more than {MAX_SECONDS} s of music");
     }
@@ -69,6 +65,16 @@ pub fn run(
             a.max_note
         );
     }
+    Ok(())
+}
+
+pub fn run(
+    a: &SampleArgs,
+    ck: &Checkpoint,
+    seconds: f64,
+    opts: &SampleOptions,
+) -> Result<ExitCode> {
+    check_flags(a, seconds)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("sample.mid"));
     check_writable(&out)?;
     let primer = primer(a.prime.as_deref())?;
