@@ -471,3 +471,47 @@ fn minutes_bound_the_run_and_its_resume_asks_how_long() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("pass --steps N or --minutes M"));
 }
+
+/// `--resume` takes flags repeated with their saved values (a preset with the batch and
+/// window the run overrode), refuses a changed one, and
+/// goes on past a corrupt metrics.csv (the trainer state is what must be right), noting
+/// the rows it lacks.
+#[test]
+fn resume_accepts_saved_values_and_survives_a_corrupt_metrics_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("tune.wav");
+    music_wav(&wav, 0.5, 16000);
+    let out = dir.path().join("run");
+    ok(&train_args(s(&wav), s(&out), "2"));
+    std::fs::write(out.join("metrics.csv"), "not,a,metrics,file\n1,2\n").unwrap();
+    let o = run(&[
+        "train",
+        "--resume",
+        s(&out),
+        "--steps",
+        "3",
+        "--config",
+        "tiny",
+        "--batch",
+        "4",
+        "--tbptt",
+        "32",
+        "--lr",
+        "0.002",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("starting a fresh metrics.csv"), "{stderr}");
+    assert!(stderr.contains("holds 0 of the 2 rows"), "{stderr}");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("step,") && csv.lines().nth(1).unwrap().starts_with("3,"),
+        "{csv}"
+    );
+    let o = run(&["train", "--resume", s(&out), "--steps", "4", "--lr", "0.01"]);
+    let (_, stderr) = text(&o);
+    assert!(
+        !o.status.success() && stderr.contains("--lr cannot be changed"),
+        "{stderr}"
+    );
+}
