@@ -5,7 +5,9 @@
 //! SPECTROGRAM_TEST_OUT=DIR copies the tone's and the chirp's pictures there for a look.
 
 use gruwave::audio::write_wav;
-use gruwave::music::spectrogram::{frame_len, spectrogram_png, stft_db, FLOOR_DB};
+use gruwave::music::spectrogram::{
+    frame_len, spectrogram_png, spectrogram_png_with, stft_db, FreqScale, FLOOR_DB,
+};
 use std::f64::consts::TAU;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -112,6 +114,43 @@ fn pngs_for_a_tone_a_chirp_silence_one_sample_and_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), cases.len());
 }
 
+/// Notes of 110 to 440 Hz with eight decaying harmonics each, a second apart.
+fn harmonic_notes() -> Vec<f32> {
+    let n = RATE as usize;
+    [110.0, 220.0, 330.0, 440.0]
+        .iter()
+        .flat_map(|&f0: &f64| {
+            (0..n).map(move |i| {
+                let t = i as f64 / f64::from(RATE);
+                let env = (-3.0 * t).exp();
+                let x: f64 = (1..=8)
+                    .map(|k| (TAU * f0 * f64::from(k) * t).sin() / f64::from(k))
+                    .sum();
+                (0.3 * env * x) as f32
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_log_axis_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.png");
+    spectrogram_png_with(
+        &harmonic_notes(),
+        RATE,
+        "harmonics, log",
+        &path,
+        FreqScale::Log,
+    )
+    .unwrap();
+    assert!(png_size(&path) > 1000);
+    keep(&path, "log.png");
+    let path = dir.path().join("linear.png");
+    spectrogram_png(&harmonic_notes(), RATE, "harmonics, linear", &path).unwrap();
+    keep(&path, "linear.png");
+}
+
 #[test]
 fn a_long_file_is_drawn_in_bounded_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,6 +194,7 @@ fn cli_writes_a_png_beside_the_wav_or_where_told() {
         out.to_str().unwrap(),
         "--title",
         "a title",
+        "--log",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(png_size(&out) > 1000);

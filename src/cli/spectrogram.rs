@@ -3,7 +3,7 @@
 
 use super::{check_output_file, human_duration};
 use crate::audio::load_wav;
-use crate::music::spectrogram::spectrogram_png;
+use crate::music::spectrogram::{spectrogram_png_with, FreqScale};
 use anyhow::{ensure, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,10 +12,11 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:\n  \
     gruwave spectrogram clip.wav\n  \
     gruwave spectrogram sample.wav sample.png --title \"srnn-small, step 20000\"\n  \
+    gruwave spectrogram piano.wav --log   # octaves up: harmonics and melody read more easily\n  \
     gruwave spectrogram real.wav && gruwave spectrogram generated.wav   # then compare the two PNGs\n\n\
     The WAV is read as training reads audio (any channel count, averaged to mono, at its own \
     sample rate). The picture is 1200 x 500: time (s) across, frequency from 0 to Nyquist \
-    (kHz, linear) up, and the level in dB relative to the loudest point, from 0 (pale yellow) \
+    (kHz, linear; or octaves from two FFT bins with --log) up, and the level in dB relative to the loudest point, from 0 (pale yellow) \
     down to -90 dB (black). Frames are the power of two nearest 64 ms (1024 samples at \
     16 kHz), Hann-windowed, a quarter frame apart; a long file averages neighbouring frames \
     into the image's columns. A harmonic sound shows as evenly spaced horizontal lines, \
@@ -30,6 +31,9 @@ pub struct SpectrogramArgs {
     /// Title above the plot [default: the file name, duration and sample rate]
     #[arg(long)]
     pub title: Option<String>,
+    /// Space the frequency axis in octaves (from about 30 Hz) instead of linearly
+    #[arg(long)]
+    pub log: bool,
 }
 
 pub fn run(a: SpectrogramArgs) -> Result<ExitCode> {
@@ -59,7 +63,11 @@ pub fn run(a: SpectrogramArgs) -> Result<ExitCode> {
             audio.sample_rate
         )
     });
-    spectrogram_png(&audio.samples, audio.sample_rate, &title, &out)?;
+    let scale = match a.log {
+        true => FreqScale::Log,
+        false => FreqScale::Linear,
+    };
+    spectrogram_png_with(&audio.samples, audio.sample_rate, &title, &out, scale)?;
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! A spectrogram of any audio as a PNG: time (s) across, frequency (kHz, linear from 0 to
-//! Nyquist) up, level in dB relative to the loudest cell shown in an inferno-like colour map.
+//! A spectrogram of any audio as a PNG: time (s) across, frequency up (kHz, linear from 0
+//! to Nyquist, or octaves with [`FreqScale::Log`]), and the level in dB relative to the
+//! loudest cell in an inferno-like colour map.
 //!
 //! Analysis: a short-time FFT ([`realfft`]) with a Hann window. The frame is the power of
 //! two nearest 64 ms (1024 samples at 16 kHz, 2048 at 44.1 kHz, 4096 at 48 kHz; 45 to 91
@@ -18,6 +19,8 @@
 
 use crate::plot::font;
 use anyhow::{anyhow, ensure, Context, Result};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use realfft::RealFftPlanner;
@@ -154,10 +157,33 @@ pub fn colour(t: f32) -> RGBColor {
     RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
 }
 
+/// How the frequency axis is spaced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FreqScale {
+    /// 0 Hz to Nyquist in kHz: noise and high partials get their true share of the picture.
+    #[default]
+    Linear,
+    /// Octaves, from two bins (31 Hz at 16 kHz) to Nyquist: harmonics of low notes and the
+    /// pitch of a melody are easier to read.
+    Log,
+}
+
 /// Draws the spectrogram of `samples` (mono, at `sample_rate`) as a PNG of [`WIDTH`] x
-/// [`HEIGHT`] at `path`, written under a temporary name and renamed into place so a failed
-/// run leaves nothing behind. Empty or silent input draws a blank plot (see the module doc).
+/// [`HEIGHT`] at `path`, with a linear frequency axis; see [`spectrogram_png_with`].
 pub fn spectrogram_png(samples: &[f32], sample_rate: u32, title: &str, path: &Path) -> Result<()> {
+    spectrogram_png_with(samples, sample_rate, title, path, FreqScale::Linear)
+}
+
+/// [`spectrogram_png`] with a choice of frequency axis. The PNG is written under a
+/// temporary name and renamed into place, so a failed run leaves nothing behind. Empty or
+/// silent input draws a blank plot (see the module doc).
+pub fn spectrogram_png_with(
+    samples: &[f32],
+    sample_rate: u32,
+    title: &str,
+    path: &Path,
+    scale: FreqScale,
+) -> Result<()> {
     let p = path.display();
     let g = grid(samples, sample_rate, (WIDTH - BAR_AREA) as usize)
         .with_context(|| format!("{p}: cannot draw the spectrogram"))?;
@@ -171,7 +197,7 @@ pub fn spectrogram_png(samples: &[f32], sample_rate: u32, title: &str, path: &Pa
         db: to_db(g.power, pk),
         bin_hz: g.bin_hz,
         seconds: samples.len() as f64 / f64::from(sample_rate),
-        nyquist_khz: f64::from(sample_rate) / 2000.0,
+        axis: Axis::new(scale, g.bin_hz, f64::from(sample_rate) / 2.0),
     };
     let tmp = tmp_name(path)?;
     draw(&cells, &format!("{title}{note}"), &tmp)
@@ -196,7 +222,79 @@ struct Cells {
     db: Vec<Vec<f32>>,
     bin_hz: f64,
     seconds: f64,
-    nyquist_khz: f64,
+    axis: Axis,
+}
+
+/// The frequency axis: plotted values `lo..hi` (kHz, or log2 Hz) and how they map to Hz.
+struct Axis {
+    scale: FreqScale,
+    lo: f64,
+    hi: f64,
+}
+
+impl Axis {
+    fn new(scale: FreqScale, bin_hz: f64, nyquist: f64) -> Axis {
+        match scale {
+            FreqScale::Linear => Axis {
+                scale,
+                lo: 0.0,
+                hi: nyquist / 1000.0,
+            },
+            FreqScale::Log => Axis {
+                scale,
+                lo: (2.0 * bin_hz).log2(),
+                hi: nyquist.log2(),
+            },
+        }
+    }
+
+    fn hz(&self, v: f64) -> f64 {
+        match self.scale {
+            FreqScale::Linear => v * 1000.0,
+            FreqScale::Log => v.exp2(),
+        }
+    }
+
+    /// Where the labels go: a round step in kHz, or round frequencies an octave or so apart
+    /// (plotters would put log2 ticks at 1024, 2048, ... Hz).
+    fn ticks(&self) -> Vec<f64> {
+        match self.scale {
+            FreqScale::Linear => {
+                let step = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]
+                    .into_iter()
+                    .find(|s| self.hi / s <= 10.0)
+                    .unwrap_or(100.0);
+                (0..)
+                    .map(|i| f64::from(i) * step)
+                    .take_while(|&v| v <= self.hi)
+                    .collect()
+            }
+            FreqScale::Log => [
+                20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4,
+            ]
+            .into_iter()
+            .map(f64::log2)
+            .filter(|v| (self.lo..=self.hi).contains(v))
+            .collect(),
+        }
+    }
+
+    fn label(&self, v: f64) -> String {
+        match self.scale {
+            FreqScale::Linear => tick(v, self.hi - self.lo),
+            FreqScale::Log => match v.exp2().round() {
+                hz if hz >= 1000.0 => format!("{}k", tick(hz / 1000.0, 1.0)),
+                hz => format!("{hz:.0}"),
+            },
+        }
+    }
+
+    fn desc(&self) -> &'static str {
+        match self.scale {
+            FreqScale::Linear => "frequency (kHz)",
+            FreqScale::Log => "frequency (Hz, octaves)",
+        }
+    }
 }
 
 fn draw(cells: &Cells, title: &str, path: &Path) -> Result<()> {
@@ -212,23 +310,56 @@ fn draw(cells: &Cells, title: &str, path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..seconds, 0.0..cells.nyquist_khz)
+        .build_cartesian_2d(
+            0.0..seconds,
+            FreqRange {
+                lo: cells.axis.lo,
+                hi: cells.axis.hi,
+                ticks: cells.axis.ticks(),
+            },
+        )
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc("time (s)")
-        .y_desc("frequency (kHz)")
+        .y_desc(cells.axis.desc())
         .label_style((font, 14))
         .axis_desc_style((font, 15))
         .x_label_formatter(&|x| tick(*x, seconds))
-        .y_label_formatter(&|y| tick(*y, cells.nyquist_khz))
+        .y_label_formatter(&|y| cells.axis.label(*y))
         .draw()
         .map_err(|e| err(&e))?;
     paint(chart.plotting_area(), cells)?;
     colour_bar(&right, font)?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// The frequency axis for plotters: linear in its values (kHz or log2 Hz), ticks at
+/// [`Axis::ticks`]. plotters' own key-point wrapper loses the f64 label formatter.
+struct FreqRange {
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for FreqRange {
+    type ValueType = f64;
+    type FormatOption = DefaultFormatting;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let t = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + (f64::from(limit.1 - limit.0) * t + 1e-3).floor() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, _: H) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
 }
 
 /// A tick label without trailing zeros ("0.5", "1", "0.25"), to the precision an axis
@@ -242,10 +373,7 @@ fn tick(v: f64, span: f64) -> String {
     }
 }
 
-type PlotArea<'a> = DrawingArea<
-    BitMapBackend<'a>,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
+type PlotArea<'a> = DrawingArea<BitMapBackend<'a>, Cartesian2d<RangedCoordf64, FreqRange>>;
 
 /// Fills the plot area pixel by pixel: each pixel row shows the loudest bin it covers, so a
 /// pure tone stays visible however many bins share a row, and time is interpolated linearly
@@ -273,12 +401,13 @@ fn paint(area: &PlotArea, cells: &Cells) -> Result<()> {
 /// the row's lower and upper edge. No columns (empty input) gives one floor column.
 fn row_levels(cells: &Cells, h: usize) -> Vec<Vec<f32>> {
     let bins = cells.db.first().map_or(1, Vec::len);
-    let khz_per_row = cells.nyquist_khz / h as f64;
-    let bin = |khz: f64| ((khz * 1000.0 / cells.bin_hz).round().max(0.0) as usize).min(bins - 1);
+    let a = &cells.axis;
+    let per_row = (a.hi - a.lo) / h as f64;
+    let bin = |v: f64| ((a.hz(v) / cells.bin_hz).round().max(0.0) as usize).min(bins - 1);
     let rows: Vec<(usize, usize)> = (0..h)
         .map(|r| {
-            let top = cells.nyquist_khz - r as f64 * khz_per_row;
-            (bin(top - khz_per_row), bin(top))
+            let top = a.hi - r as f64 * per_row;
+            (bin(top - per_row), bin(top))
         })
         .collect();
     if cells.db.is_empty() {
