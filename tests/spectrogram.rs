@@ -90,6 +90,11 @@ fn silence_and_empty_input_are_floor() {
     assert!(frames.iter().flatten().all(|&v| v == FLOOR_DB));
     assert!(stft_db(&[], RATE).unwrap().0.is_empty());
     assert!(stft_db(&[0.1], 0).is_err());
+    // Rates so low that the frame is 2 samples and a quarter of it rounds to 0.
+    for rate in [1, 8, 40] {
+        assert!(stft_db(&[], rate).unwrap().0.is_empty());
+        assert_eq!(stft_db(&[0.5, -0.5, 0.25], rate).unwrap().0[0].len(), 2);
+    }
     assert!(stft_db(&[0.1, f32::NAN], RATE).is_err());
 }
 
@@ -149,6 +154,11 @@ fn a_log_axis_png() {
     let path = dir.path().join("linear.png");
     spectrogram_png(&harmonic_notes(), RATE, "harmonics, linear", &path).unwrap();
     keep(&path, "linear.png");
+    // A rate so low that two bins reach Nyquist still gets an axis.
+    for scale in [FreqScale::Log, FreqScale::Linear] {
+        spectrogram_png_with(&[0.5, -0.5, 0.1], 8, "8 Hz", &path, scale).unwrap();
+        assert!(png_size(&path) > 1000);
+    }
 }
 
 #[test]

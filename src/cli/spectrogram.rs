@@ -15,7 +15,7 @@ use std::process::ExitCode;
     gruwave spectrogram piano.wav --log   # octaves up: harmonics and melody read more easily\n  \
     gruwave spectrogram real.wav && gruwave spectrogram generated.wav   # then compare the two PNGs\n\n\
     The WAV is read as training reads audio (any channel count, averaged to mono, at its own \
-    sample rate). The picture is 1200 x 500: time (s) across, frequency from 0 to Nyquist \
+    sample rate; a silent file is refused, as training refuses it). The picture is 1200 x 500: time (s) across, frequency from 0 to Nyquist \
     (kHz, linear; or octaves from two FFT bins with --log) up, and the level in dB relative to the loudest point, from 0 (pale yellow) \
     down to -90 dB (black). Frames are the power of two nearest 64 ms (1024 samples at \
     16 kHz), Hann-windowed, a quarter frame apart; a long file averages neighbouring frames \

@@ -98,7 +98,9 @@ fn grid(samples: &[f32], sample_rate: u32, max_columns: usize) -> Result<Grid> {
     // A quarter-frame hop, unless that needs too many frames: then as many frames as
     // the columns can average, spread over the whole file.
     let budget = max_columns.saturating_mul(FRAMES_PER_COLUMN);
-    let hop = (frame_len(sample_rate) / 4).max(len.div_ceil(budget));
+    let hop = (frame_len(sample_rate) / 4)
+        .max(len.div_ceil(budget))
+        .max(1);
     let frames = len.div_ceil(hop);
     Ok(analyse(
         samples,
@@ -240,9 +242,10 @@ impl Axis {
                 lo: 0.0,
                 hi: nyquist / 1000.0,
             },
+            // At least an octave, for rates so low that two bins reach Nyquist.
             FreqScale::Log => Axis {
                 scale,
-                lo: (2.0 * bin_hz).log2(),
+                lo: (2.0 * bin_hz).log2().min(nyquist.log2() - 1.0),
                 hi: nyquist.log2(),
             },
         }
