@@ -14,12 +14,14 @@ use std::process::ExitCode;
     gruwave spectrogram sample.wav sample.png --title \"srnn-small, step 20000\"\n  \
     gruwave spectrogram piano.wav --log   # octaves up: harmonics and melody read more easily\n  \
     gruwave spectrogram real.wav && gruwave spectrogram generated.wav   # then compare the two PNGs\n\n\
-    The WAV is read as training reads audio (any channel count, averaged to mono, at its own \
-    sample rate; a silent file is refused, as training refuses it). The picture is 1200 x 500: time (s) across, frequency from 0 to Nyquist \
-    (kHz, linear; or octaves from two FFT bins with --log) up, and the level in dB relative to the loudest point, from 0 (pale yellow) \
-    down to -90 dB (black). Frames are the power of two nearest 64 ms (1024 samples at \
-    16 kHz), Hann-windowed, a quarter frame apart; a long file averages neighbouring frames \
-    into the image's columns. A harmonic sound shows as evenly spaced horizontal lines, \
+    The WAV is read as training reads audio: any channel count, averaged to mono, at its \
+    own sample rate (a silent file is refused, as training refuses it). The picture is \
+    1200 x 500: time (s) across, frequency up (0 to Nyquist in kHz, or octaves from two FFT \
+    bins with --log), and the level in dB relative to the loudest point, from 0 (pale \
+    yellow) down to -90 dB (black). Frames are the power of two nearest 64 ms (1024 samples \
+    at 16 kHz), Hann-windowed, a quarter frame apart; a long file averages neighbouring \
+    frames into the image's columns. A harmonic sound shows as evenly spaced horizontal \
+    lines (evenly spaced in Hz, closer together up an octave axis), \
     noise as a smear over all frequencies.")]
 pub struct SpectrogramArgs {
     /// The WAV file to analyse
@@ -31,7 +33,7 @@ pub struct SpectrogramArgs {
     /// Title above the plot [default: the file name, duration and sample rate]
     #[arg(long)]
     pub title: Option<String>,
-    /// Space the frequency axis in octaves (from about 30 Hz) instead of linearly
+    /// Space the frequency axis in octaves (from two FFT bins, 22 to 44 Hz) instead of linearly
     #[arg(long)]
     pub log: bool,
 }
