@@ -1,4 +1,4 @@
-//! The command line: `gruwave train | eval | sample | render | stats | demo | bench | devices`,
+//! The command line: `gruwave train | eval | sample | render | stats | spectrogram | demo | bench | devices`,
 //! and what they share (loading music with a report of skipped files, opening the GPU, the
 //! bundled corpus, reading MIDI files, checking output paths).
 
@@ -10,6 +10,7 @@ mod preview;
 mod render;
 mod sample;
 mod sample_midi;
+mod spectrogram;
 mod stats;
 mod train;
 mod train_loop;
@@ -55,6 +56,8 @@ enum Command {
     Render(render::RenderArgs),
     /// Compare the statistics of generated MIDI with reference MIDI (pitch classes, rhythm, ...)
     Stats(stats::StatsArgs),
+    /// Draw a spectrogram of a WAV file as a PNG (time across, frequency up, level in colour)
+    Spectrogram(spectrogram::SpectrogramArgs),
     /// Compose with the bundled chorale model, compare with Bach, and watch a model learn (about 4 minutes)
     Demo(demo::DemoArgs),
     /// Measure training and sampling throughput (and GPU time per kernel with --profile)
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Sample(args) => sample::run(args),
         Command::Render(args) => render::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Spectrogram(args) => spectrogram::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Devices => devices::run(),

@@ -1,6 +1,6 @@
 //! What the model being trained makes at each checkpoint, to hear its progress: a few
-//! seconds of audio (a WAV), or of music from a MIDI model (a .mid, sampled under the note
-//! rules).
+//! seconds of audio (a WAV and its spectrogram), or of music from a MIDI model (a .mid,
+//! sampled under the note rules).
 
 use crate::audio::write_wav;
 use crate::codec::{decode_all, Codec};
@@ -8,6 +8,7 @@ use crate::gpu::Gpu;
 use crate::kernels::Kernels;
 use crate::midi;
 use crate::model::ParamLayout;
+use crate::music::spectrogram::spectrogram_png;
 use crate::sample::events::generate_events;
 use crate::sample::{NoteRules, SampleOptions, Sampler};
 use anyhow::Result;
@@ -27,10 +28,14 @@ pub fn preview_name(step: u64, codec: Codec) -> String {
     format!("{PREFIX}{step}.{ext}")
 }
 
-/// Whether `name` is a [`preview_name`].
+/// Whether `name` is a [`preview_name`] (or an audio preview's spectrogram).
 pub fn is_preview_name(name: &str) -> bool {
     name.strip_prefix(PREFIX)
-        .and_then(|rest| rest.strip_suffix(".wav").or(rest.strip_suffix(".mid")))
+        .and_then(|rest| {
+            [".wav", ".png", ".mid"]
+                .iter()
+                .find_map(|ext| rest.strip_suffix(ext))
+        })
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
@@ -63,7 +68,15 @@ pub fn write_preview(
             let n = (spec.seconds * spec.sample_rate as f64).round() as usize;
             sampler.prime(&[])?;
             let tokens = sampler.generate(n, &opts, progress)?;
-            write_wav(path, &decode_all(&tokens[0]), spec.sample_rate)
+            let audio = decode_all(&tokens[0]);
+            write_wav(path, &audio, spec.sample_rate)?;
+            let title = path.file_name().unwrap_or_default().to_string_lossy();
+            spectrogram_png(
+                &audio,
+                spec.sample_rate,
+                &title,
+                &path.with_extension("png"),
+            )
         }
         Codec::Perf388 => {
             sampler.set_note_rules(Some(NoteRules { max_hold: MAX_HOLD }))?;

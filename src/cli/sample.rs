@@ -5,6 +5,7 @@ use crate::audio::{load_wav_at, write_wav};
 use crate::codec::{decode_all, encode_all, Codec};
 use crate::gpu::tuning_cache::{set_retune, TuningCache};
 use crate::model::{load_model, Checkpoint};
+use crate::music::spectrogram::spectrogram_png;
 use crate::sample::{SampleOptions, Sampler, Tuning, MAX_STREAMS};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -264,15 +265,15 @@ fn run_audio(
     let dt = t0.elapsed().as_secs_f64();
     let total = (n * a.streams) as f64;
     for (i, tokens) in out.iter().enumerate() {
-        write_wav(
-            &out_path(&out_file, a.streams, i, "wav"),
-            &decode_all(tokens),
-            rate,
-        )?;
+        let path = out_path(&out_file, a.streams, i, "wav");
+        let audio = decode_all(tokens);
+        write_wav(&path, &audio, rate)?;
+        let title = path.file_name().unwrap_or_default().to_string_lossy();
+        spectrogram_png(&audio, rate, &title, &path.with_extension("png"))?;
     }
     let first = out_path(&out_file, a.streams, 0, "wav");
     println!(
-        "wrote {} file{} ({} at {rate} Hz{}): {:.0} samples/s, {:.2}x real time",
+        "wrote {} WAV{} with spectrograms ({} at {rate} Hz{}): {:.0} samples/s, {:.2}x real time",
         a.streams,
         if a.streams == 1 { "" } else { "s" },
         if a.streams == 1 {

@@ -3,4 +3,5 @@
 
 pub mod pianoroll;
 pub mod render;
+pub mod spectrogram;
 pub mod stats;
