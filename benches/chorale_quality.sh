@@ -32,7 +32,13 @@ for mode in rules free; do
   "$bin" stats "$tmp/$mode" --reference "$valid" --json "$out/stats-$mode.json" \
     2>/dev/null | tee "$out/stats-$mode.txt"
 done
-# One piece of each kind to listen to and look at.
-"$bin" sample --model "$model" --seconds 30 --seed 1 --out "$out/rules.mid" >/dev/null 2>&1
-"$bin" sample --model "$model" --seconds 30 --seed 1 --free --out "$out/free.mid" >/dev/null 2>&1
+# One piece of each kind to listen to and look at (the WAV re-rendered at 22.05 kHz mono to
+# keep it small).
+for mode in rules free; do
+  flags=()
+  [ "$mode" = free ] && flags=(--free)
+  "$bin" sample --model "$model" --seconds 30 --seed 1 --out "$out/$mode.mid" "${flags[@]}" \
+    2>/dev/null | tail -2 | head -1 | tee "$out/piece-$mode.txt"
+  "$bin" render "$out/$mode.mid" "$out/$mode.wav" --rate 22050 --mono >/dev/null 2>&1
+done
 echo "wrote $out"
