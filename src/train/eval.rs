@@ -89,7 +89,12 @@ impl EvalWindows {
                 tbptt + 1
             );
         }
-        let batch = batch.min(starts.len());
+        let (starts, batch) = if tails {
+            whole_files(starts, batch)
+        } else {
+            let b = batch.min(starts.len());
+            (starts, b)
+        };
         Ok(EvalWindows {
             total: tracks.iter().map(|t| t.tokens.len()).sum(),
             tokens,
@@ -167,6 +172,40 @@ impl EvalWindows {
     pub fn extra_batch(&self) -> Batch {
         self.gather(self.extra(), self.steps)
     }
+}
+
+/// A window: its start, whether it begins a file, and the predictions it scores.
+type Window = (usize, bool, usize);
+
+/// perf388 scores every file from a zero state (docs/MIDI_TOKENS.md S2), so a stream takes
+/// whole files: each file, longest first, goes to the stream with the fewest windows, and
+/// every stream is padded to the longest with unscored windows. Returns the windows in
+/// stream order (each stream's `steps` in a row) and the streams used.
+fn whole_files(starts: Vec<Window>, batch: usize) -> (Vec<Window>, usize) {
+    let mut files: Vec<Vec<Window>> = Vec::new();
+    for w in starts {
+        if w.1 || files.is_empty() {
+            files.push(Vec::new());
+        }
+        files.last_mut().expect("a file").push(w);
+    }
+    let b = batch.min(files.len()).max(1);
+    files.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut streams: Vec<Vec<Window>> = vec![Vec::new(); b];
+    for f in files {
+        let s = (0..b).min_by_key(|&s| streams[s].len()).expect("a stream");
+        streams[s].extend(f);
+    }
+    let steps = streams.iter().map(Vec::len).max().unwrap_or(0);
+    let dummy = (streams[0][0].0, true, 0);
+    let windows = streams
+        .into_iter()
+        .flat_map(|mut s| {
+            s.resize(steps, dummy);
+            s
+        })
+        .collect();
+    (windows, b)
 }
 
 /// Forward passes over [`EvalWindows`], reading the parameters from a GPU buffer.
@@ -355,6 +394,29 @@ mod tests {
                 (116, false),
             ]
         );
+    }
+
+    #[test]
+    fn events_are_scored_whole_file_by_whole_file_from_a_zero_state() {
+        // Files of 30, 9 and 21 tokens, T = 4: 8, 2 and 5 windows (the last ones short).
+        let tracks = [track(30, 0), track(9, 100), track(21, 200)];
+        let w = EvalWindows::new(&tracks, 2, 4, Codec::Perf388).unwrap();
+        assert_eq!((w.batch(), w.steps(), w.extra()), (2, 8, 0));
+        assert_eq!(w.predictions(), 29 + 8 + 20);
+        for b in 0..2 {
+            let mut seen = Vec::new();
+            for step in 0..w.steps() {
+                let (start, first, scored) = w.starts[w.index(b, step)];
+                if scored > 0 {
+                    seen.push((w.tokens[start], first));
+                }
+            }
+            // A stream's scored windows start at a file's first token with a reset.
+            assert!(seen[0].1 && [0, 100, 200].contains(&seen[0].0), "{seen:?}");
+            for (tok, first) in &seen {
+                assert_eq!(*first, [0, 100, 200].contains(tok), "{seen:?}");
+            }
+        }
     }
 
     #[test]
