@@ -117,7 +117,7 @@ fn compose(out: &Path, gpu: &Arc<Gpu>, kernels: &Arc<Kernels>) -> Result<()> {
     );
     let t0 = Instant::now();
     let mut sampler = Sampler::new(gpu, kernels, &ck.layout, &ck.params, PIECES)?;
-    sampler.set_note_rules(Some(NoteRules { max_hold: 300 }))?;
+    sampler.set_note_rules(Some(NoteRules { max_hold: 3000 }))?;
     sampler.prime(&[midi::START])?;
     sampler.set_note_state(&NoteState::default());
     let opts = SampleOptions {

@@ -16,8 +16,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 const PREFIX: &str = "sample_step";
-/// Notes held this long (3 s) get their NOTE_OFF forced, as `gruwave sample` does.
-const MAX_HOLD: u32 = 300;
+/// Notes held this long (30 s) get their NOTE_OFF forced, as `gruwave sample` does.
+const MAX_HOLD: u32 = 3000;
 
 /// File name of the preview written at checkpoint `step`.
 pub fn preview_name(step: u64, codec: Codec) -> String {

@@ -54,8 +54,11 @@ pub struct SampleArgs {
     /// MIDI: sample freely, without the note rules (notes may stack and hang)
     #[arg(long)]
     pub free: bool,
-    /// MIDI: the longest a note may sound, in seconds, before its NOTE_OFF is forced
-    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    /// MIDI: the longest a note may sound, in seconds, before its NOTE_OFF is forced (and no
+    /// time shift may carry it further). Forcing throws a model off what it learned (the
+    /// chorale model then collapses into clusters), so the default only stops a note that
+    /// hangs for good; decoding cuts every note at 5 s anyway
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
     pub max_note: f64,
     /// MIDI: render the WAV with this SoundFont (.sf2) [default: the bundled General MIDI bank]
     #[arg(long, value_name = "FILE")]
