@@ -18,6 +18,7 @@ pub mod music;
 pub mod plot;
 pub mod reference;
 pub mod sample;
+pub mod samplernn;
 pub mod train;
 
 pub use gpu::Gpu;
