@@ -28,7 +28,7 @@ pub enum Lib {
 }
 
 /// The kernel families, one WGSL file each, with the libraries each needs.
-pub const FAMILIES: [(&str, &str, &[Lib]); 8] = [
+pub const FAMILIES: [(&str, &str, &[Lib]); 9] = [
     ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl"), &[]),
     (
         "gru_step.wgsl",
@@ -60,6 +60,11 @@ pub const FAMILIES: [(&str, &str, &[Lib]); 8] = [
         "sample.wgsl",
         include_str!("../../shaders/sample.wgsl"),
         &[Lib::Gates, Lib::WgReduce],
+    ),
+    (
+        "samplernn.wgsl",
+        include_str!("../../shaders/samplernn.wgsl"),
+        &[],
     ),
 ];
 
@@ -172,6 +177,16 @@ pub struct Kernels {
     pub sample_cell_draw: Arc<Kernel>,
     pub sample_logits: Arc<Kernel>,
     pub sample_draw: Arc<Kernel>,
+    pub srnn_frames: Arc<Kernel>,
+    pub srnn_cond_add: Arc<Kernel>,
+    pub srnn_cond_grad: Arc<Kernel>,
+    pub srnn_mlp_input: Arc<Kernel>,
+    pub srnn_mlp_input_backward: Arc<Kernel>,
+    pub srnn_relu: Arc<Kernel>,
+    pub srnn_relu_backward: Arc<Kernel>,
+    pub srnn_tap_interleave: Arc<Kernel>,
+    pub srnn_h0_reset: Arc<Kernel>,
+    pub srnn_h0_grad: Arc<Kernel>,
 }
 
 fn module(gpu: &Gpu, file: &str, opts: KernelOptions) -> wgpu::ShaderModule {
@@ -208,6 +223,7 @@ impl Kernels {
         let emb = m("embedding.wgsl");
         let adam = m("adam.wgsl");
         let sample = m("sample.wgsl");
+        let srnn = m("samplernn.wgsl");
         Kernels {
             options: opts,
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
@@ -236,6 +252,16 @@ impl Kernels {
             sample_cell_draw: Kernel::new(gpu, &sample, "sample_cell_draw", &SAMPLE_CELL_DRAW),
             sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_LOGITS),
             sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_DRAW),
+            srnn_frames: Kernel::new(gpu, &srnn, "srnn_frames", &[R, W]),
+            srnn_cond_add: Kernel::new(gpu, &srnn, "srnn_cond_add", &[R, W]),
+            srnn_cond_grad: Kernel::new(gpu, &srnn, "srnn_cond_grad", &[R, W]),
+            srnn_mlp_input: Kernel::new(gpu, &srnn, "srnn_mlp_input", &[R, R, R, W]),
+            srnn_mlp_input_backward: Kernel::new(gpu, &srnn, "srnn_mlp_input_backward", &[R, W, W]),
+            srnn_relu: Kernel::new(gpu, &srnn, "srnn_relu", &[W]),
+            srnn_relu_backward: Kernel::new(gpu, &srnn, "srnn_relu_backward", &[R, W]),
+            srnn_tap_interleave: Kernel::new(gpu, &srnn, "srnn_tap_interleave", &[R, W]),
+            srnn_h0_reset: Kernel::new(gpu, &srnn, "srnn_h0_reset", &[R, R, W]),
+            srnn_h0_grad: Kernel::new(gpu, &srnn, "srnn_h0_grad", &[R, R, W]),
         }
     }
 }

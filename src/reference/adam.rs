@@ -9,6 +9,9 @@ pub struct AdamStep {
     pub eps: f64,
     /// The step number, from 1.
     pub t: u64,
+    /// Gradient elements are clamped to ±clip_value after the clip coefficient
+    /// (f64::INFINITY: off).
+    pub clip_value: f64,
 }
 
 /// One Adam step over the first `n` parameters with the gradients scaled by the clip
@@ -29,7 +32,7 @@ pub fn adam(
     let bias2_sqrt = (1.0 - step.beta2.powi(t)).sqrt();
     let step_size = step.lr / bias1;
     for i in 0..n {
-        let g = grads[i] * stats[1];
+        let g = (grads[i] * stats[1]).clamp(-step.clip_value, step.clip_value);
         m[i] = step.beta1 * m[i] + (1.0 - step.beta1) * g;
         v[i] = step.beta2 * v[i] + (1.0 - step.beta2) * g * g;
         let denom = v[i].sqrt() / bias2_sqrt + step.eps;
@@ -87,6 +90,7 @@ impl Adam {
             beta2: self.beta2,
             eps: self.eps,
             t: self.t,
+            clip_value: f64::INFINITY,
         };
         let n = params.len();
         adam(

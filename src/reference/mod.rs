@@ -29,6 +29,7 @@ mod model;
 pub mod reduce;
 pub mod sample;
 pub mod softmax_xent;
+pub mod srnn;
 pub mod step;
 pub mod step_backward;
 

@@ -4,6 +4,8 @@
 
 pub mod config;
 pub mod layout;
+pub mod workspace;
 
 pub use config::{SrnnConfig, SrnnPreset, SRNN_PRESETS};
 pub use layout::{SrnnEntry, SrnnLayout, SrnnParam};
+pub use workspace::SrnnWorkspace;

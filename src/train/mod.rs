@@ -1,6 +1,7 @@
 //! Training: one stateful truncated-BPTT optimiser step as a single GPU submit.
 
 pub mod eval;
+pub mod gru_layer;
 pub mod metrics;
 mod optim;
 pub mod run_config;
@@ -12,7 +13,7 @@ mod workspace;
 pub use optim::Optimizer;
 pub use workspace::{time_to_batch_major, Workspace};
 
-use crate::gpu::{Gpu, KernelTime, Profiler};
+use crate::gpu::{Gpu, KernelTime, Profiler, Program};
 use crate::kernels::Kernels;
 use crate::model::ParamLayout;
 use anyhow::{bail, ensure, Result};
@@ -25,6 +26,8 @@ pub struct TrainOptions {
     pub lr: f64,
     /// Max global gradient norm; `f64::INFINITY` disables clipping.
     pub clip: f64,
+    /// Clamp every gradient element to ±this after the norm clip (samplernn's rule).
+    pub clip_value: Option<f64>,
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
@@ -35,6 +38,7 @@ impl Default for TrainOptions {
         TrainOptions {
             lr: 2e-3,
             clip: 1.0,
+            clip_value: None,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
@@ -51,12 +55,69 @@ pub struct StepStats {
     pub grad_norm: f32,
 }
 
-pub struct Trainer {
+/// What the trainer drives: one model's recorded forward (with its mean loss, nats) and
+/// backward (the gradient into the trainer's buffer) over one window.
+pub trait Graph {
+    fn batch(&self) -> usize;
+    /// Upload one window of tokens (its shape is the graph's).
+    fn upload_tokens(&self, tokens: &[u32]) -> Result<()>;
+    /// Start the marked streams afresh in the next forward.
+    fn reset_streams(&self, reset: &[bool]);
+    fn forward(&self) -> &Program;
+    fn backward(&self) -> Option<&Program>;
+    /// One float: the mean loss of the last forward, nats.
+    fn loss_buffer(&self) -> &wgpu::Buffer;
+}
+
+impl Graph for Workspace {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn upload_tokens(&self, tokens: &[u32]) -> Result<()> {
+        Workspace::upload_tokens(self, tokens)
+    }
+    fn reset_streams(&self, reset: &[bool]) {
+        Workspace::reset_streams(self, reset)
+    }
+    fn forward(&self) -> &Program {
+        &self.forward
+    }
+    fn backward(&self) -> Option<&Program> {
+        self.backward.as_ref()
+    }
+    fn loss_buffer(&self) -> &wgpu::Buffer {
+        &self.stats
+    }
+}
+
+impl Graph for crate::samplernn::SrnnWorkspace {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn upload_tokens(&self, tokens: &[u32]) -> Result<()> {
+        Self::upload_tokens(self, tokens)
+    }
+    fn reset_streams(&self, reset: &[bool]) {
+        Self::reset_streams(self, reset)
+    }
+    fn forward(&self) -> &Program {
+        &self.forward
+    }
+    fn backward(&self) -> Option<&Program> {
+        self.backward.as_ref()
+    }
+    fn loss_buffer(&self) -> &wgpu::Buffer {
+        self.loss_buffer()
+    }
+}
+
+pub struct Trainer<G: Graph = Workspace> {
     gpu: Arc<Gpu>,
-    layout: ParamLayout,
+    /// Floats in the parameter buffer.
+    total: usize,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
-    ws: Workspace,
+    ws: G,
     optim: Optimizer,
     /// Loss and gradient norm of up to `STATS_RING` submitted steps, read back together.
     stats_log: wgpu::Buffer,
@@ -70,7 +131,7 @@ pub struct Trainer {
 /// Steps whose loss can wait on the GPU before `Trainer::collect` must read them.
 pub const STATS_RING: usize = 64;
 
-impl Trainer {
+impl Trainer<Workspace> {
     pub fn new(
         gpu: &Arc<Gpu>,
         kernels: &Kernels,
@@ -87,7 +148,50 @@ impl Trainer {
         let params = gpu.storage_from("params", init);
         let grads = gpu.storage("grads", (layout.total * 4) as u64);
         let ws = Workspace::new(gpu, kernels, layout, &params, Some(&grads), batch, tbptt)?;
-        let optim = Optimizer::new(gpu, kernels, &params, &grads, layout.total, opts)?;
+        Trainer::with_graph(gpu, kernels, params, grads, ws, opts)
+    }
+
+    /// The model's parameter layout.
+    pub fn layout(&self) -> &ParamLayout {
+        &self.ws.layout
+    }
+}
+
+impl Trainer<crate::samplernn::SrnnWorkspace> {
+    /// A SampleRNN trainer over chunks of `batch` x `tbptt` targets.
+    pub fn new_srnn(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        layout: &crate::samplernn::SrnnLayout,
+        init: &[f32],
+        batch: usize,
+        tbptt: usize,
+        opts: TrainOptions,
+    ) -> Result<Self> {
+        use crate::samplernn::SrnnWorkspace;
+        ensure!(
+            init.len() == layout.total,
+            "parameter vector has the wrong length"
+        );
+        let params = gpu.storage_from("params", init);
+        let grads = gpu.storage("grads", (layout.total * 4) as u64);
+        let ws = SrnnWorkspace::new(gpu, kernels, layout, &params, Some(&grads), batch, tbptt)?;
+        Trainer::with_graph(gpu, kernels, params, grads, ws, opts)
+    }
+}
+
+impl<G: Graph> Trainer<G> {
+    /// A trainer of `graph`, whose backward writes into `grads`, updating `params`.
+    pub fn with_graph(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        params: wgpu::Buffer,
+        grads: wgpu::Buffer,
+        ws: G,
+        opts: TrainOptions,
+    ) -> Result<Self> {
+        let total = (params.size() / 4) as usize;
+        let optim = Optimizer::new(gpu, kernels, &params, &grads, total, opts)?;
         let stats_log = gpu.storage("step stats", (STATS_RING * 8) as u64);
         let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("stats readback"),
@@ -97,7 +201,7 @@ impl Trainer {
         });
         Ok(Trainer {
             gpu: gpu.clone(),
-            layout: layout.clone(),
+            total,
             params,
             grads,
             ws,
@@ -109,19 +213,13 @@ impl Trainer {
         })
     }
 
-    /// Optimiser steps taken so far.
-    /// The model's parameter layout.
-    pub fn layout(&self) -> &ParamLayout {
-        &self.layout
-    }
-
     /// The live parameter buffer (an evaluator reads the weights from it).
     pub fn params_buffer(&self) -> &wgpu::Buffer {
         &self.params
     }
 
     /// The window's buffers and programs: hidden state, logits, per-layer outputs.
-    pub fn workspace(&self) -> &Workspace {
+    pub fn workspace(&self) -> &G {
         &self.ws
     }
 
@@ -157,7 +255,7 @@ impl Trainer {
     /// beyond that this call reads them back itself).
     pub fn submit_step(&mut self, tokens: &[u32], reset: &[bool]) -> Result<()> {
         ensure!(
-            reset.len() == self.ws.batch,
+            reset.len() == self.ws.batch(),
             "reset mask has the wrong length"
         );
         if self.pending == STATS_RING {
@@ -170,7 +268,7 @@ impl Trainer {
         self.encode_forward_backward(&mut enc, None);
         self.optim.encode_step(&self.gpu, &mut enc);
         let at = (self.pending * 8) as u64;
-        enc.copy_buffer_to_buffer(&self.ws.stats, 0, &self.stats_log, at, 4);
+        enc.copy_buffer_to_buffer(self.ws.loss_buffer(), 0, &self.stats_log, at, 4);
         enc.copy_buffer_to_buffer(&self.optim.stats, 0, &self.stats_log, at + 4, 4);
         self.gpu.queue.submit([enc.finish()]);
         self.pending += 1;
@@ -243,11 +341,10 @@ impl Trainer {
         enc: &mut wgpu::CommandEncoder,
         mut prof: Option<&mut Profiler>,
     ) {
-        self.ws.forward.encode(enc, prof.as_deref_mut());
+        self.ws.forward().encode(enc, prof.as_deref_mut());
         let backward = self
             .ws
-            .backward
-            .as_ref()
+            .backward()
             .expect("a training workspace records a backward pass");
         backward.encode(enc, prof);
     }
@@ -258,20 +355,20 @@ impl Trainer {
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         self.encode_forward_backward(&mut enc, None);
         self.gpu.queue.submit([enc.finish()]);
-        Ok(self.gpu.read::<f32>(&self.ws.stats, 0, 1)?[0])
+        Ok(self.gpu.read::<f32>(self.ws.loss_buffer(), 0, 1)?[0])
     }
 
     pub fn read_params(&self) -> Result<Vec<f32>> {
-        self.gpu.read(&self.params, 0, self.layout.total)
+        self.gpu.read(&self.params, 0, self.total)
     }
 
     pub fn read_grads(&self) -> Result<Vec<f32>> {
-        self.gpu.read(&self.grads, 0, self.layout.total)
+        self.gpu.read(&self.grads, 0, self.total)
     }
 
     pub fn write_params(&self, p: &[f32]) -> Result<()> {
         ensure!(
-            p.len() == self.layout.total,
+            p.len() == self.total,
             "parameter vector has the wrong length"
         );
         self.gpu
@@ -282,8 +379,8 @@ impl Trainer {
 
     /// Dispatches in one optimiser step.
     pub fn dispatches_per_step(&self) -> usize {
-        self.ws.forward.dispatches()
-            + self.ws.backward.as_ref().map_or(0, |b| b.dispatches())
+        self.ws.forward().dispatches()
+            + self.ws.backward().map_or(0, |b| b.dispatches())
             + self.optim.dispatches()
     }
 }

@@ -45,6 +45,11 @@ impl Optimizer {
             "clip must be positive (infinity for none), got {}",
             opts.clip
         );
+        ensure!(
+            opts.clip_value.is_none_or(|v| v > 0.0),
+            "--clip-value must be positive, got {:?}",
+            opts.clip_value
+        );
         let m = gpu.storage("adam m", (n * 4) as u64);
         let v = gpu.storage("adam v", (n * 4) as u64);
         let stats = gpu.storage("optimizer stats", ((2 + NORM_PARTS) * 4) as u64);
@@ -89,7 +94,8 @@ impl Optimizer {
         // The step's lr goes to the GPU with the other Adam constants, so a schedule costs
         // nothing and depends only on the step (exact on resume).
         let lr = o.lr * self.schedule.factor(self.step + 1);
-        let p = AdamParams::step(self.n, lr, o.beta1, o.beta2, o.eps, self.step + 1);
+        let p = AdamParams::step(self.n, lr, o.beta1, o.beta2, o.eps, self.step + 1)
+            .with_clip_value(o.clip_value);
         self.program.write_slot(gpu, self.adam_slot, p.words());
         self.program.encode(enc, prof);
         self.step += 1;

@@ -202,6 +202,7 @@ fn run_to_json(r: &RunConfig) -> Value {
         "lr": r.opts.lr,
         // JSON has no infinity; null means no clipping.
         "clip": if r.opts.clip.is_finite() { json!(r.opts.clip) } else { Value::Null },
+        "clip_value": r.opts.clip_value,
         "beta1": r.opts.beta1,
         "beta2": r.opts.beta2,
         "eps": r.opts.eps,
@@ -254,6 +255,7 @@ fn run_from_json(v: &Value) -> Result<RunConfig> {
             } else {
                 f("clip")?
             },
+            clip_value: v["clip_value"].as_f64(),
             beta1: f("beta1")?,
             beta2: f("beta2")?,
             eps: f("eps")?,

@@ -5,33 +5,16 @@
 //! Activations are time-major: position row p = t*B + b. Tokens arrive batch-major as
 //! `[B, T+1]`, exactly as the data pipeline cuts them.
 
+use super::gru_layer::{GruLayer, GruWeights, LayerBufs};
 use crate::gpu::{Gpu, Program, ProgramBuilder};
 pub use crate::kernels::ops::embedding::rows_by_token;
 use crate::kernels::ops::embedding::EmbedParams;
 use crate::kernels::ops::softmax_xent::XentParams;
-use crate::kernels::ops::step::StepParams;
-use crate::kernels::ops::step_backward::{StepBackwardBufs, StepBackwardParams};
 use crate::kernels::ops::word;
 use crate::kernels::{Buf, Epilogue, Kernels, Mat, COLSUM_PARTS};
 use crate::model::{ParamKind, ParamLayout};
 use anyhow::{ensure, Result};
 use std::sync::Arc;
-
-/// One GRU layer's buffers: `wgpu::Buffer`s as allocated, `Buf`s once bound to a program.
-struct LayerBufs<B> {
-    /// gi during the forward, reused as dgi during the backward: [T*B, 3H].
-    gi: B,
-    /// h0 in slot 0, h_t in slot t+1: [(T+1)*B, H].
-    hseq: B,
-    /// r, z, n, gh_n per position: [T*B, 4H].
-    gates: B,
-    /// [T*B, 3H].
-    dgh: B,
-    /// dh of every step (slot t+1) and of h0 (slot 0): [(T+1)*B, H].
-    dhs: B,
-    /// Gradient arriving from above (head or next layer's input): [T*B, H].
-    dh_out: B,
-}
 
 /// Every buffer of the graph, by name, bound to one program.
 struct Bound {
@@ -131,20 +114,10 @@ impl Workspace {
         let c = layout.config;
         let (v, e, h, rows) = (c.vocab, c.embed, c.hidden, batch * tbptt);
         let train = grads.is_some();
-        // Buffers only the backward uses hold one float in an inference workspace.
-        let grad = |n: usize| if train { n } else { 1 };
         let index_len = if train { v + 1 + rows } else { 0 };
-        let hseq = (tbptt + 1) * batch * h;
         let storage = |label, n| gpu.storage(label, f(n));
         let layers = (0..c.layers)
-            .map(|_| LayerBufs {
-                gi: storage("gi", rows * 3 * h),
-                hseq: storage("hseq", hseq),
-                gates: storage("gates", rows * 4 * h),
-                dgh: storage("dgh", grad(rows * 3 * h)),
-                dhs: storage("dhs", grad(hseq)),
-                dh_out: storage("dh_out", grad(rows * h)),
-            })
+            .map(|_| LayerBufs::allocate(gpu, batch, tbptt, h, train))
             .collect();
         Workspace {
             gpu: gpu.clone(),
@@ -169,6 +142,7 @@ impl Workspace {
 
     /// Every buffer registered with `pb`, by name.
     fn bind(&self, pb: &mut ProgramBuilder) -> Bound {
+        let layers = self.layers.iter().map(|l| l.bind(pb)).collect();
         let mut reg = |b: &wgpu::Buffer| Buf::register(pb, b);
         Bound {
             tokens: reg(&self.tokens),
@@ -181,16 +155,7 @@ impl Workspace {
             colsum_scratch: reg(&self.colsum_scratch),
             params: reg(&self.params),
             grads: self.grads.as_ref().map(&mut reg),
-            layers: (self.layers.iter())
-                .map(|l| LayerBufs {
-                    gi: reg(&l.gi),
-                    hseq: reg(&l.hseq),
-                    gates: reg(&l.gates),
-                    dgh: reg(&l.dgh),
-                    dhs: reg(&l.dhs),
-                    dh_out: reg(&l.dh_out),
-                })
-                .collect(),
+            layers,
         }
     }
 
@@ -199,18 +164,9 @@ impl Workspace {
     fn record_forward(&self, k: &Kernels, pb: &mut ProgramBuilder, b: &Bound) {
         use ParamKind::*;
         let (v, h, rows, bh, top) = (self.vocab(), self.hidden(), self.rows(), self.bh(), self.top(b));
-        for (l, lb) in b.layers.iter().enumerate() {
-            pb.copy(b.state.id, f(l * bh), lb.hseq.id, 0, f(bh)); // h0 = the carried state
-        }
         k.record_embed_gather(pb, &self.embed_params(), b.tokens, b.params, b.embeddings);
         for (l, lb) in b.layers.iter().enumerate() {
-            let (x, inp) = self.layer_input(b, l);
-            // gi = x·W_ihᵀ + b_ih for every position at once, then the recurrence step by step.
-            k.record_gemm(pb, rows, 3 * h, inp, x, self.weight_t(b, WeightIh(l), inp), lb.gi, 0, 3 * h, self.bias(b, BiasIh(l)));
-            for t in 0..self.tbptt {
-                k.record_gru_step(pb, &self.step_params(l, t), lb.gi, b.params, lb.hseq, lb.gates);
-            }
-            pb.copy(lb.hseq.id, f(self.tbptt * bh), b.state.id, f(l * bh), f(bh)); // carry h_T
+            self.gru_layer(l).record_forward(k, pb, lb, self.layer_input(b, l).0, b.params, b.state, l * bh);
         }
         k.record_gemm(pb, rows, v, h, Mat::rows(top.hseq, bh, h), self.weight_t(b, HeadWeight, h), b.logits, 0, v, self.bias(b, HeadBias));
         k.record_softmax_xent(pb, &self.xent_params(), b.logits, b.tokens, b.dlogits, b.losses);
@@ -231,19 +187,27 @@ impl Workspace {
         k.record_colsum(pb, b.dlogits, 0, rows, v, g, off(HeadBias), scratch);
         k.record_gemm(pb, rows, h, v, Mat::rows(b.dlogits, 0, v), Mat::rows(b.params, off(HeadWeight), h), top.dh_out, 0, h, Set);
         for (l, lb) in b.layers.iter().enumerate().rev() {
-            let ((x, inp), (dx, _)) = (self.layer_input(b, l), self.layer_input_grad(b, l));
-            // Steps T-1 down to 0 (dgi into gi, dgh, dh), then the gradient of h0 (s == T).
-            for s in 0..=self.tbptt {
-                k.record_gru_step_backward(pb, &self.step_backward_params(l, s), &self.step_backward_bufs(b, l));
-            }
-            // dW_hh = dghᵀ·H_{t-1}, dW_ih = dgiᵀ·X, db_ih = Σ dgi, db_hh = Σ dgh, dX = dgi·W_ih.
-            k.record_gemm(pb, 3 * h, h, rows, Mat::transposed(lb.dgh, 0, 3 * h), Mat::rows(lb.hseq, 0, h), g, off(WeightHh(l)), h, Set);
-            k.record_gemm(pb, 3 * h, inp, rows, Mat::transposed(lb.gi, 0, 3 * h), x, g, off(WeightIh(l)), inp, Set);
-            k.record_colsum(pb, lb.gi, 0, rows, 3 * h, g, off(BiasIh(l)), scratch);
-            k.record_colsum(pb, lb.dgh, 0, rows, 3 * h, g, off(BiasHh(l)), scratch);
-            k.record_gemm(pb, rows, inp, 3 * h, Mat::rows(lb.gi, 0, 3 * h), Mat::rows(b.params, off(WeightIh(l)), inp), dx, 0, inp, Set);
+            let dx = self.layer_input_grad(b, l).0;
+            self.gru_layer(l).record_backward(k, pb, lb, self.layer_input(b, l).0, b.params, g, scratch, Some(dx));
         }
         k.record_embed_backward(pb, &self.embed_params(), b.tokens, b.embeddings, g);
+    }
+
+    /// Layer l over this window's rows, with its weights' offsets.
+    fn gru_layer(&self, l: usize) -> GruLayer {
+        use ParamKind::*;
+        GruLayer {
+            batch: self.batch,
+            steps: self.tbptt,
+            hidden: self.hidden(),
+            inp: self.layout.config.layer_input(l),
+            w: GruWeights {
+                w_ih: self.offset(WeightIh(l)),
+                w_hh: self.offset(WeightHh(l)),
+                b_ih: self.offset(BiasIh(l)),
+                b_hh: self.offset(BiasHh(l)),
+            },
+        }
     }
 
     fn vocab(&self) -> usize {
@@ -321,37 +285,6 @@ impl Workspace {
             tok_stride: word(self.tbptt + 1),
             scale: 1.0 / self.rows() as f32,
             tok_off: 0,
-        }
-    }
-
-    /// Layer l, step t: h_{t+1} slot from the h_t slot of hseq.
-    fn step_params(&self, l: usize, t: usize) -> StepParams {
-        let (whh, bhh) = (ParamKind::WeightHh(l), ParamKind::BiasHh(l));
-        StepParams::window(
-            self.batch,
-            self.hidden(),
-            t,
-            self.offset(whh),
-            self.offset(bhh),
-        )
-    }
-
-    /// Layer l, backward dispatch s: step T-1-s for s < T; for s == T the gradient of h0.
-    fn step_backward_params(&self, l: usize, s: usize) -> StepBackwardParams {
-        let whh = self.offset(ParamKind::WeightHh(l));
-        StepBackwardParams::window(self.batch, self.hidden(), whh, self.tbptt, s)
-    }
-
-    fn step_backward_bufs(&self, b: &Bound, l: usize) -> StepBackwardBufs {
-        let lb = &b.layers[l];
-        StepBackwardBufs {
-            w: b.params,
-            gates: lb.gates,
-            hseq: lb.hseq,
-            dh_out: lb.dh_out,
-            dgi: lb.gi,
-            dgh: lb.dgh,
-            dhs: lb.dhs,
         }
     }
 

@@ -19,6 +19,8 @@ wgsl_params! {
         /// 1 - beta computed in f64 on the host, as torch does.
         pub one_minus_beta1: f32,
         pub one_minus_beta2: f32,
+        /// Every clipped gradient element is clamped to ±clip_value (f32::MAX: off).
+        pub clip_value: f32,
     }
 }
 
@@ -44,7 +46,20 @@ impl AdamParams {
             groups: adam_groups(n),
             one_minus_beta1: (1.0 - beta1) as f32,
             one_minus_beta2: (1.0 - beta2) as f32,
+            clip_value: f32::MAX,
         }
+    }
+}
+
+impl AdamParams {
+    /// The same step with every gradient element clamped to ±`value` first (samplernn's
+    /// elementwise clip; None or a non-finite value: off).
+    pub fn with_clip_value(mut self, value: Option<f64>) -> AdamParams {
+        self.clip_value = match value {
+            Some(v) if v.is_finite() => v as f32,
+            _ => f32::MAX,
+        };
+        self
     }
 }
 

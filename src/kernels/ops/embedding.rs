@@ -89,7 +89,12 @@ impl Kernels {
 /// group in ascending row order (the order the gradient sums in). Tokens are `< vocab`.
 pub fn rows_by_token(tokens: &[u32], batch: usize, tbptt: usize, vocab: usize) -> Vec<u32> {
     let token = |row: usize| tokens[(row % batch) * (tbptt + 1) + row / batch] as usize;
-    let rows = batch * tbptt;
+    rows_grouped(batch * tbptt, vocab, token)
+}
+
+/// `rows` rows grouped by `token(row)` (< vocab): `V + 1` starts, then the rows of token
+/// 0, of token 1, ..., each group in ascending row order (the embed_backward index).
+pub fn rows_grouped(rows: usize, vocab: usize, token: impl Fn(usize) -> usize) -> Vec<u32> {
     let mut starts = vec![0u32; vocab + 1];
     for row in 0..rows {
         starts[token(row) + 1] += 1;

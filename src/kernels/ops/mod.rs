@@ -14,6 +14,7 @@ pub mod gemm;
 pub mod reduce;
 pub mod sample;
 pub mod softmax_xent;
+pub mod srnn;
 pub mod step;
 pub mod step_backward;
 
@@ -100,6 +101,7 @@ pub fn op_params() -> Vec<(&'static str, ParamsLayout)> {
         reduce::ReduceParams,
         sample::{CellParams, Controls, DrawParams, LogitParams},
         softmax_xent::XentParams,
+        srnn::{CondParams, EltParams, FramesParams, H0Params, MlpInputParams, TapParams},
         step::{GruCellParams, StepParams},
         step_backward::StepBackwardParams,
     };
@@ -128,6 +130,16 @@ pub fn op_params() -> Vec<(&'static str, ParamsLayout)> {
         ("sample_logits", layout_of::<LogitParams>()),
         ("sample_draw", layout_of::<DrawParams>()),
         ("", layout_of::<Controls>()),
+        ("srnn_frames", layout_of::<FramesParams>()),
+        ("srnn_cond_add", layout_of::<CondParams>()),
+        ("srnn_cond_grad", layout_of::<CondParams>()),
+        ("srnn_mlp_input", layout_of::<MlpInputParams>()),
+        ("srnn_mlp_input_backward", layout_of::<MlpInputParams>()),
+        ("srnn_relu", layout_of::<EltParams>()),
+        ("srnn_relu_backward", layout_of::<EltParams>()),
+        ("srnn_tap_interleave", layout_of::<TapParams>()),
+        ("srnn_h0_reset", layout_of::<H0Params>()),
+        ("srnn_h0_grad", layout_of::<H0Params>()),
     ]
 }
 
@@ -220,5 +232,16 @@ pub fn row_grid(rows: usize, x: u32) -> [u32; 3] {
         [x, rows, 1]
     } else {
         [x, 65535, rows.div_ceil(65535)]
+    }
+}
+
+/// Grid of an elementwise kernel over `n` elements in workgroups of 256 (`flat` in the
+/// shaders): up to 65535 workgroups along x, the rest along y.
+pub fn flat_grid(n: usize) -> [u32; 3] {
+    let g = u32::try_from(n.div_ceil(256)).expect("grid too large");
+    if g <= 65535 {
+        [g, 1, 1]
+    } else {
+        [65535, g.div_ceil(65535), 1]
     }
 }
