@@ -7,3 +7,7 @@ pub mod layout;
 
 pub use config::{SrnnConfig, SrnnPreset, SRNN_PRESETS};
 pub use layout::{SrnnEntry, SrnnLayout, SrnnParam};
+pub mod sample_plan;
+pub mod sampler;
+pub use sample_plan::SrnnTrace;
+pub use sampler::SrnnSampler;

@@ -14,6 +14,7 @@ pub mod gemm;
 pub mod reduce;
 pub mod sample;
 pub mod softmax_xent;
+pub mod srnn_sample;
 pub mod step;
 pub mod step_backward;
 
@@ -100,6 +101,7 @@ pub fn op_params() -> Vec<(&'static str, ParamsLayout)> {
         reduce::ReduceParams,
         sample::{CellParams, Controls, DrawParams, LogitParams},
         softmax_xent::XentParams,
+        srnn_sample::{FrameParams, MlpParams, SrnnControls},
         step::{GruCellParams, StepParams},
         step_backward::StepBackwardParams,
     };
@@ -128,6 +130,9 @@ pub fn op_params() -> Vec<(&'static str, ParamsLayout)> {
         ("sample_logits", layout_of::<LogitParams>()),
         ("sample_draw", layout_of::<DrawParams>()),
         ("", layout_of::<Controls>()),
+        ("srnn_frame_input", layout_of::<FrameParams>()),
+        ("srnn_mlp_draw", layout_of::<MlpParams>()),
+        ("", layout_of::<SrnnControls>()),
     ]
 }
 
