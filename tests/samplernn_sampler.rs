@@ -25,14 +25,6 @@ fn max_abs(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn run(pb: ProgramBuilder) {
-    let (gpu, _) = gpu();
-    let prog = pb.build(&gpu);
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    prog.encode(&mut enc, None);
-    gpu.queue.submit([enc.finish()]);
-}
-
 fn upload<T: bytemuck::Pod>(pb: &mut ProgramBuilder, v: &[T]) -> (Buf, wgpu::Buffer) {
     let (gpu, _) = gpu();
     let b = gpu.storage_from("test", v);
@@ -164,6 +156,41 @@ fn srnn_frame_input_matches_its_twin() {
     }
 }
 
+/// The MLP of sample 1 drawn into history row `out_row`, its weights packed from sw[2],
+/// c0 as slot 0 of two.
+fn mlp_params((s, d, q, fs0): (usize, usize, usize, usize), out_row: usize) -> MlpParams {
+    MlpParams {
+        streams: word(s),
+        dim: word(d),
+        levels: word(q),
+        fs0: word(fs0),
+        j: 1,
+        tok_row: word(out_row - fs0),
+        out_row: word(out_row),
+        table_off: 2,
+        whid_off: word(2 + fs0 * q * d),
+        bhid_off: word(2 + fs0 * q * d + d * d),
+        wout_off: word(2 + fs0 * q * d + d * d + d),
+        bout_off: word(2 + fs0 * q * d + d * d + d + d * q),
+        cond_off: 2,
+        cond_rs: word(2 * d),
+        cond_cs: 2,
+    }
+}
+
+/// Controls of a period at sample 3 after a prefix of 2, `given_len` draws given.
+fn controls(temperature: f32, given_len: u32) -> SrnnControls {
+    SrnnControls {
+        seed_lo: 9,
+        seed_hi: 1,
+        pos: 3,
+        primed: 2,
+        temperature,
+        given_len,
+        trace_len: 5,
+    }
+}
+
 /// One MLP case: shapes, temperature, and whether the first stream's row is forced.
 fn mlp_case(
     rng: &mut TestRng,
@@ -184,33 +211,9 @@ fn mlp_case(
     let up = random(rng, 1 + s * d * 2, -1.0, 1.0);
     let act0 = random(rng, s * (2 * d + q), -1.0, 1.0);
     let given = random(rng, 3 * s, 0.0, 1.0);
-    let ctl = SrnnControls {
-        seed_lo: 9,
-        seed_hi: 1,
-        pos: 3,
-        primed: 2,
-        temperature,
-        given_len: 2 + rng.below(2),
-        trace_len: 5,
-    };
+    let ctl = controls(temperature, 2 + rng.below(2));
     let trace0 = vec![0.0f32; 5 * s * (q + d)];
-    let p = MlpParams {
-        streams: word(s),
-        dim: word(d),
-        levels: word(q),
-        fs0: word(fs0),
-        j: 1,
-        tok_row: word(out_row - fs0),
-        out_row: word(out_row),
-        table_off: 2,
-        whid_off: word(2 + fs0 * q * d),
-        bhid_off: word(2 + fs0 * q * d + d * d),
-        wout_off: word(2 + fs0 * q * d + d * d + d),
-        bout_off: word(2 + fs0 * q * d + d * d + d + d * q),
-        cond_off: 2,
-        cond_rs: word(2 * d),
-        cond_cs: 2,
-    };
+    let p = mlp_params((s, d, q, fs0), out_row);
     let (mut want_hist, mut want_act, mut want_trace) =
         (hist.clone(), to_f64(&act0), to_f64(&trace0));
     twin::srnn_mlp_draw(
