@@ -95,16 +95,9 @@ fn note_update(stream: u32, t: u32) {
     }
 }
 
-fn pcg(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-// Uniform in [0, 1) from (seed, stream, step); mirrored by gruwave::sample::uniform.
+// Uniform in [0, 1) from (seed, stream, step) (rng.wgsl); mirrored by gruwave::sample::uniform.
 fn uniform01(stream: u32, step: u32) -> f32 {
-    let x = pcg(pcg(pcg(ctl.seed_lo ^ pcg(ctl.seed_hi)) + stream) + step);
-    return f32(x >> 8u) * (1.0 / 16777216.0);
+    return counter_uniform(ctl.seed_lo, ctl.seed_hi, stream, step);
 }
 
 // Weight of token v: exp((l - m) / T), zero where the note rules forbid it and outside the

@@ -16,14 +16,6 @@ fn buf(pb: &mut ProgramBuilder, b: &wgpu::Buffer) -> Buf {
     }
 }
 
-fn run(pb: ProgramBuilder) {
-    let (gpu, _) = gpu();
-    let prog = pb.build(&gpu);
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    prog.encode(&mut enc, None);
-    gpu.queue.submit([enc.finish()]);
-}
-
 /// GEMM in all four transpose combinations, with bias, accumulate and offsets, with each
 /// tile and with the tile timed per shape.
 #[test]

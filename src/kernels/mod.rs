@@ -25,10 +25,12 @@ pub enum Lib {
     /// Workgroup sum/max/scan: `wg_reduce_subgroup.wgsl` or `wg_reduce_plain.wgsl`, then
     /// `wg_reduce.wgsl`.
     WgReduce,
+    /// `rng.wgsl`: the counter-based random numbers of the samplers.
+    Rng,
 }
 
 /// The kernel families, one WGSL file each, with the libraries each needs.
-pub const FAMILIES: [(&str, &str, &[Lib]); 9] = [
+pub const FAMILIES: [(&str, &str, &[Lib]); 10] = [
     ("gemm.wgsl", include_str!("../../shaders/gemm.wgsl"), &[]),
     (
         "gru_step.wgsl",
@@ -59,7 +61,12 @@ pub const FAMILIES: [(&str, &str, &[Lib]); 9] = [
     (
         "sample.wgsl",
         include_str!("../../shaders/sample.wgsl"),
-        &[Lib::Gates, Lib::WgReduce],
+        &[Lib::Gates, Lib::WgReduce, Lib::Rng],
+    ),
+    (
+        "samplernn_sample.wgsl",
+        include_str!("../../shaders/samplernn_sample.wgsl"),
+        &[Lib::WgReduce, Lib::Rng],
     ),
     (
         "samplernn.wgsl",
@@ -69,8 +76,9 @@ pub const FAMILIES: [(&str, &str, &[Lib]); 9] = [
 ];
 
 /// The library files, which are not families of their own.
-pub const LIBRARY_FILES: [&str; 4] = [
+pub const LIBRARY_FILES: [&str; 5] = [
     "gates.wgsl",
+    "rng.wgsl",
     "wg_reduce.wgsl",
     "wg_reduce_plain.wgsl",
     "wg_reduce_subgroup.wgsl",
@@ -138,6 +146,9 @@ pub fn shader_source(file: &str, opts: KernelOptions) -> String {
     if libs.contains(&Lib::Gates) {
         src.push_str(include_str!("../../shaders/gates.wgsl"));
     }
+    if libs.contains(&Lib::Rng) {
+        src.push_str(include_str!("../../shaders/rng.wgsl"));
+    }
     src.push_str(body);
     src
 }
@@ -150,6 +161,9 @@ const SAMPLE_CELL: [Access; 4] = [R, R, R, W];
 const SAMPLE_CELL_DRAW: [Access; 7] = [R, W, R, W, R, R, W];
 const SAMPLE_LOGITS: [Access; 6] = [R, R, R, R, R, W];
 const SAMPLE_DRAW: [Access; 7] = [R, W, R, R, R, R, W];
+/// SampleRNN: W, history, upsampled, x; and for the MLP also controls, uniforms, trace.
+const SRNN_FRAME: [Access; 4] = [R, R, R, W];
+const SRNN_MLP: [Access; 7] = [R, W, R, W, R, R, W];
 /// W_hh, gates, hseq, dh_out; dgi, dgh, dhs.
 const STEP_BACKWARD: [Access; 7] = [R, R, R, R, W, W, W];
 
@@ -187,6 +201,8 @@ pub struct Kernels {
     pub srnn_tap_interleave: Arc<Kernel>,
     pub srnn_h0_reset: Arc<Kernel>,
     pub srnn_h0_grad: Arc<Kernel>,
+    pub srnn_frame_input: Arc<Kernel>,
+    pub srnn_mlp_draw: Arc<Kernel>,
 }
 
 fn module(gpu: &Gpu, file: &str, opts: KernelOptions) -> wgpu::ShaderModule {
@@ -223,7 +239,8 @@ impl Kernels {
         let emb = m("embedding.wgsl");
         let adam = m("adam.wgsl");
         let sample = m("sample.wgsl");
-        let srnn = m("samplernn.wgsl");
+        let srnn_train = m("samplernn.wgsl");
+        let srnn = m("samplernn_sample.wgsl");
         Kernels {
             options: opts,
             gemm: Kernel::new(gpu, &gemm, "gemm", &[R, R, R, W]),
@@ -252,16 +269,23 @@ impl Kernels {
             sample_cell_draw: Kernel::new(gpu, &sample, "sample_cell_draw", &SAMPLE_CELL_DRAW),
             sample_logits: Kernel::new(gpu, &sample, "sample_logits", &SAMPLE_LOGITS),
             sample_draw: Kernel::new(gpu, &sample, "sample_draw", &SAMPLE_DRAW),
-            srnn_frames: Kernel::new(gpu, &srnn, "srnn_frames", &[R, W]),
-            srnn_cond_add: Kernel::new(gpu, &srnn, "srnn_cond_add", &[R, W]),
-            srnn_cond_grad: Kernel::new(gpu, &srnn, "srnn_cond_grad", &[R, W]),
-            srnn_mlp_input: Kernel::new(gpu, &srnn, "srnn_mlp_input", &[R, R, R, W]),
-            srnn_mlp_input_backward: Kernel::new(gpu, &srnn, "srnn_mlp_input_backward", &[R, W, W]),
-            srnn_relu: Kernel::new(gpu, &srnn, "srnn_relu", &[W]),
-            srnn_relu_backward: Kernel::new(gpu, &srnn, "srnn_relu_backward", &[R, W]),
-            srnn_tap_interleave: Kernel::new(gpu, &srnn, "srnn_tap_interleave", &[R, W]),
-            srnn_h0_reset: Kernel::new(gpu, &srnn, "srnn_h0_reset", &[R, R, W]),
-            srnn_h0_grad: Kernel::new(gpu, &srnn, "srnn_h0_grad", &[R, R, W]),
+            srnn_frames: Kernel::new(gpu, &srnn_train, "srnn_frames", &[R, W]),
+            srnn_cond_add: Kernel::new(gpu, &srnn_train, "srnn_cond_add", &[R, W]),
+            srnn_cond_grad: Kernel::new(gpu, &srnn_train, "srnn_cond_grad", &[R, W]),
+            srnn_mlp_input: Kernel::new(gpu, &srnn_train, "srnn_mlp_input", &[R, R, R, W]),
+            srnn_mlp_input_backward: Kernel::new(
+                gpu,
+                &srnn_train,
+                "srnn_mlp_input_backward",
+                &[R, W, W],
+            ),
+            srnn_relu: Kernel::new(gpu, &srnn_train, "srnn_relu", &[W]),
+            srnn_relu_backward: Kernel::new(gpu, &srnn_train, "srnn_relu_backward", &[R, W]),
+            srnn_tap_interleave: Kernel::new(gpu, &srnn_train, "srnn_tap_interleave", &[R, W]),
+            srnn_h0_reset: Kernel::new(gpu, &srnn_train, "srnn_h0_reset", &[R, R, W]),
+            srnn_h0_grad: Kernel::new(gpu, &srnn_train, "srnn_h0_grad", &[R, R, W]),
+            srnn_frame_input: Kernel::new(gpu, &srnn, "srnn_frame_input", &SRNN_FRAME),
+            srnn_mlp_draw: Kernel::new(gpu, &srnn, "srnn_mlp_draw", &SRNN_MLP),
         }
     }
 }

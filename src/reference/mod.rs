@@ -30,6 +30,7 @@ pub mod reduce;
 pub mod sample;
 pub mod softmax_xent;
 pub mod srnn;
+pub mod srnn_sample;
 pub mod step;
 pub mod step_backward;
 
@@ -42,6 +43,7 @@ pub use reduce::{
 };
 pub use sample::{sample_cell, sample_cell_draw, sample_draw, sample_logits, SampleBufs};
 pub use softmax_xent::{softmax, softmax_xent};
+pub use srnn_sample::{srnn_frame_input, srnn_mlp_draw, SrnnTwinSampler};
 pub use step::{gru_cell, gru_step};
 pub use step_backward::{gru_step_backward, StepBackwardBufs};
 

@@ -275,8 +275,9 @@ pub struct Sampler {
     scratch: wgpu::Buffer,
 }
 
-fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; src.len()];
+/// The transpose of a row-major [rows, cols] matrix.
+pub(crate) fn transpose<T: Copy + Default>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = vec![T::default(); src.len()];
     for r in 0..rows {
         for c in 0..cols {
             out[c * rows + r] = src[r * cols + c];

@@ -9,3 +9,7 @@ pub mod workspace;
 pub use config::{SrnnConfig, SrnnPreset, SRNN_PRESETS};
 pub use layout::{SrnnEntry, SrnnLayout, SrnnParam};
 pub use workspace::SrnnWorkspace;
+pub mod sample_plan;
+pub mod sampler;
+pub use sample_plan::SrnnTrace;
+pub use sampler::SrnnSampler;

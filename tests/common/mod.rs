@@ -143,6 +143,15 @@ pub fn kernel_variants() -> Vec<(String, Arc<Kernels>)> {
     .clone()
 }
 
+/// Record-once programs of single ops: build and submit one.
+pub fn run(pb: gruwave::gpu::ProgramBuilder) {
+    let (gpu, _) = gpu();
+    let prog = pb.build(&gpu);
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    prog.encode(&mut enc, None);
+    gpu.queue.submit([enc.finish()]);
+}
+
 /// One device and kernel set per test binary.
 pub fn gpu() -> (Arc<Gpu>, Arc<Kernels>) {
     static CELL: OnceLock<(Arc<Gpu>, Arc<Kernels>)> = OnceLock::new();

@@ -15,6 +15,7 @@ pub mod reduce;
 pub mod sample;
 pub mod softmax_xent;
 pub mod srnn;
+pub mod srnn_sample;
 pub mod step;
 pub mod step_backward;
 
@@ -102,6 +103,7 @@ pub fn op_params() -> Vec<(&'static str, ParamsLayout)> {
         sample::{CellParams, Controls, DrawParams, LogitParams},
         softmax_xent::XentParams,
         srnn::{CondParams, EltParams, FramesParams, H0Params, MlpInputParams, TapParams},
+        srnn_sample::{FrameParams, MlpParams, SrnnControls},
         step::{GruCellParams, StepParams},
         step_backward::StepBackwardParams,
     };
@@ -140,6 +142,9 @@ pub fn op_params() -> Vec<(&'static str, ParamsLayout)> {
         ("srnn_tap_interleave", layout_of::<TapParams>()),
         ("srnn_h0_reset", layout_of::<H0Params>()),
         ("srnn_h0_grad", layout_of::<H0Params>()),
+        ("srnn_frame_input", layout_of::<FrameParams>()),
+        ("srnn_mlp_draw", layout_of::<MlpParams>()),
+        ("", layout_of::<SrnnControls>()),
     ]
 }
 
