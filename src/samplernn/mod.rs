@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod layout;
+pub mod reference;
 
 pub use config::{SrnnConfig, SrnnPreset, SRNN_PRESETS};
 pub use layout::{SrnnEntry, SrnnLayout, SrnnParam};
