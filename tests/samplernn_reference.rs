@@ -338,3 +338,241 @@ fn gradients_match_finite_differences() {
         eprintln!("finite differences {fs:?} R={r}: max relative error {worst:.2e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------------------
+
+use gruwave::samplernn::{init_params, is_samplernn, load_srnn, parse_srnn, save_srnn};
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One tensor to write: name, dtype, shape, little-endian bytes.
+type RawTensor = (String, Dtype, Vec<usize>, Vec<u8>);
+
+fn f32_tensor(name: &str, shape: Vec<usize>, data: &[f32]) -> RawTensor {
+    let bytes = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    (name.to_string(), Dtype::F32, shape, bytes)
+}
+
+fn write_raw(path: &Path, tensors: &[RawTensor], meta: &[(&str, &str)]) {
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, dt, s, d)| (n.clone(), TensorView::new(*dt, s.clone(), d).unwrap()))
+        .collect();
+    let meta: HashMap<String, String> = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
+}
+
+/// The fixture model's 24 parameter tensors, each name prefixed with `prefix`.
+fn fixture_tensors(prefix: &str) -> Vec<RawTensor> {
+    let fx = Fixture::open(TINY);
+    let layout = fixture_layout();
+    (layout.entries.iter())
+        .map(|e| {
+            f32_tensor(
+                &format!("{prefix}{}", e.name),
+                e.shape.clone(),
+                &fx.f32(&e.name),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn checkpoint_round_trip_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fs, r, q, codec) in [
+        (&[4usize, 2][..], 1, 256, Some("mulaw256")),
+        (&[2, 2, 3][..], 2, 16, None),
+    ] {
+        let c = SrnnConfig::new(fs, 8, r, q).unwrap();
+        let layout = SrnnLayout::new(&c);
+        let params = init_params(&c, 5);
+        let path = dir.path().join("m.safetensors");
+        save_srnn(&path, &layout, &params, Some(22_050), codec).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(is_samplernn(&bytes));
+        let ck = load_srnn(&path).unwrap();
+        assert_eq!(ck.layout, layout);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&ck.params), bits(&params));
+        assert_eq!((ck.sample_rate, ck.codec.as_deref()), (Some(22_050), codec));
+        save_srnn(&path, &layout, &params, Some(22_050), codec).unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "saving is deterministic"
+        );
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.len(), layout.entries.len());
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(meta.metadata().as_ref().unwrap()["model"], "samplernn");
+    }
+    let grulm = std::fs::read(common::fixture_path("gru_lm_small.safetensors")).unwrap();
+    assert!(!is_samplernn(&grulm));
+    assert!(!is_samplernn(b"not safetensors"));
+}
+
+#[test]
+fn fixture_parameters_load_with_and_without_the_model_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::open(TINY);
+    let layout = fixture_layout();
+    for prefix in ["", "model."] {
+        let path = dir.path().join("fixture.safetensors");
+        write_raw(&path, &fixture_tensors(prefix), &[]);
+        assert!(is_samplernn(&std::fs::read(&path).unwrap()));
+        let ck = load_srnn(&path).unwrap();
+        assert_eq!(ck.layout, layout, "prefix {prefix:?}");
+        assert_eq!((ck.sample_rate, ck.codec), (None, None));
+        for e in &layout.entries {
+            assert_eq!(
+                &ck.params[e.offset..e.offset + e.len],
+                &fx.f32(&e.name)[..],
+                "{}",
+                e.name
+            );
+        }
+    }
+}
+
+/// Parses the fixture tensors after `edit`, expecting an error that mentions every one of
+/// `want` (and the file).
+fn expect_error(
+    what: &str,
+    edit: impl FnOnce(&mut Vec<RawTensor>),
+    meta: &[(&str, &str)],
+    want: &[&str],
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    let mut tensors = fixture_tensors("");
+    edit(&mut tensors);
+    write_raw(&path, &tensors, meta);
+    let bytes = std::fs::read(&path).unwrap();
+    let err = match parse_srnn(&bytes, &path) {
+        Ok(_) => panic!("{what}: loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    for w in want.iter().chain(&["bad.safetensors"]) {
+        assert!(
+            err.contains(w),
+            "{what}: error {err:?} does not mention {w:?}"
+        );
+    }
+}
+
+fn replace(tensors: &mut [RawTensor], name: &str, new: RawTensor) {
+    let t = tensors.iter_mut().find(|t| t.0 == name).unwrap();
+    *t = new;
+}
+
+#[test]
+fn bad_checkpoints_are_clear_errors() {
+    let bias_hh = "frame_level_rnns.1.rnn.bias_hh_l0";
+    expect_error(
+        "missing tensor",
+        |t| t.retain(|x| x.0 != bias_hh),
+        &[],
+        &["no tensor", bias_hh],
+    );
+    let out_bias = "sample_level_mlp.output.bias";
+    expect_error(
+        "wrong shape",
+        |t| replace(t, out_bias, f32_tensor(out_bias, vec![15], &[0.0; 15])),
+        &[],
+        &[out_bias, "[15]", "[16]"],
+    );
+    let expand1 = "frame_level_rnns.1.input_expand.weight";
+    expect_error(
+        "n_k inconsistent",
+        |t| replace(t, expand1, f32_tensor(expand1, vec![32, 6, 1], &[0.0; 192])),
+        &[],
+        &["n_1 = 6", "frame_level_rnns.1.upsampling.bias", "4 x 2"],
+    );
+    let hidden = "sample_level_mlp.hidden.weight";
+    expect_error(
+        "0-row tensor",
+        |t| replace(t, hidden, f32_tensor(hidden, vec![0, 32, 1], &[])),
+        &[],
+        &["width D is 0"],
+    );
+    expect_error(
+        "huge D",
+        |t| replace(t, hidden, f32_tensor(hidden, vec![1 << 40, 0, 1], &[])),
+        &[],
+        &["width D is 1099511627776"],
+    );
+    let up1 = "frame_level_rnns.1.upsampling.bias";
+    expect_error(
+        "huge frame size",
+        |t| {
+            replace(t, expand1, f32_tensor(expand1, vec![0, 4 << 36, 1], &[]));
+            replace(t, up1, f32_tensor(up1, vec![0, 1 << 36], &[]));
+        },
+        &[],
+        &["lookback"],
+    );
+    expect_error(
+        "wrong dtype",
+        |t| {
+            replace(
+                t,
+                out_bias,
+                (out_bias.to_string(), Dtype::I32, vec![16], vec![0; 64]),
+            )
+        },
+        &[],
+        &[out_bias, "I32"],
+    );
+    expect_error(
+        "non-finite value",
+        |t| replace(t, out_bias, f32_tensor(out_bias, vec![16], &[f32::NAN; 16])),
+        &[],
+        &[out_bias, "non-finite"],
+    );
+    expect_error(
+        "extra tensor",
+        |t| t.push(f32_tensor("sample_level_mlp.extra", vec![1], &[0.0])),
+        &[],
+        &["unexpected tensor 'sample_level_mlp.extra'"],
+    );
+    let g = "frame_level_rnns.0.input_expand.weight_g";
+    expect_error(
+        "weight norm",
+        |t| t.push(f32_tensor(g, vec![32, 1, 1], &[1.0; 32])),
+        &[],
+        &[g, "weight-normalised"],
+    );
+    let emb = "sample_level_mlp.embedding.weight";
+    expect_error(
+        "no marker",
+        |t| t.retain(|x| x.0 != emb),
+        &[],
+        &["not a SampleRNN", emb],
+    );
+    expect_error(
+        "bad sample rate",
+        |_| {},
+        &[("sample_rate", "abc")],
+        &["sample_rate"],
+    );
+    expect_error(
+        "codec of another q",
+        |_| {},
+        &[("codec", "mulaw256")],
+        &["mulaw256", "q = 16"],
+    );
+    let path = Path::new("garbage.safetensors");
+    let err = format!("{:#}", parse_srnn(b"\xff\xff", path).unwrap_err());
+    assert!(
+        err.contains("garbage.safetensors") && err.contains("not a safetensors"),
+        "{err}"
+    );
+}
