@@ -6,10 +6,9 @@
 
 use super::config::{MAX_RNN_LAYERS, MAX_TIERS};
 use super::{SrnnConfig, SrnnLayout};
-use crate::audio::check_sample_rate;
 use crate::codec::Codec;
 use crate::fsutil::write_bytes_atomic;
-use crate::model::{serialize_f32, tensor_f32};
+use crate::model::{sample_rate_metadata, serialize_f32, tensor_f32};
 use anyhow::{bail, ensure, Context, Result};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
@@ -139,16 +138,7 @@ fn metadata(bytes: &[u8], levels: usize, file: &Path) -> Result<(Option<u32>, Op
     let p = file.display();
     let (_, meta) = SafeTensors::read_metadata(bytes)?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    let sample_rate = match meta.get("sample_rate") {
-        Some(s) => {
-            let rate = s
-                .parse()
-                .with_context(|| format!("{p}: bad sample_rate metadata {s:?}"))?;
-            check_sample_rate(rate).with_context(|| format!("{p}: bad sample_rate metadata"))?;
-            Some(rate)
-        }
-        None => None,
-    };
+    let sample_rate = sample_rate_metadata(&meta, file)?;
     if let Some(name) = meta.get("codec") {
         let codec = Codec::by_name(name).with_context(|| format!("{p}: unknown codec"))?;
         ensure!(

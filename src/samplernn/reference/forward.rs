@@ -234,7 +234,7 @@ fn check_chunk(
     let c = &w.layout.config;
     let lookback = c.lookback();
     assert!(
-        tbptt > 0 && tbptt % lookback == 0,
+        tbptt > 0 && tbptt.is_multiple_of(lookback),
         "T must be a positive multiple of L"
     );
     assert_eq!(

@@ -61,7 +61,7 @@ pub fn generate_primed(
 ) -> Generated {
     let w = Weights::new(layout, params);
     assert!(
-        streams > 0 && uniforms.len() % streams == 0,
+        streams > 0 && uniforms.len().is_multiple_of(streams),
         "uniforms is not [S, N]"
     );
     assert_eq!(prime.len(), streams, "one prime per stream");
@@ -92,7 +92,7 @@ fn generate_stream(w: Weights, prime: &[u32], u: &[f64], temperature: f64, out: 
     for t in lookback..lookback + prime.len() + u.len() {
         for k in (0..tiers).rev() {
             let n = c.frame_samples(k);
-            if t % n != 0 {
+            if !t.is_multiple_of(n) {
                 continue;
             }
             let frame: Vec<f64> = seq[t - n..t]
