@@ -473,8 +473,10 @@ fn replace(tensors: &mut [RawTensor], name: &str, new: RawTensor) {
     *t = new;
 }
 
+const OUT_BIAS: &str = "sample_level_mlp.output.bias";
+
 #[test]
-fn bad_checkpoints_are_clear_errors() {
+fn bad_checkpoint_shapes_are_clear_errors() {
     let bias_hh = "frame_level_rnns.1.rnn.bias_hh_l0";
     expect_error(
         "missing tensor",
@@ -482,7 +484,7 @@ fn bad_checkpoints_are_clear_errors() {
         &[],
         &["no tensor", bias_hh],
     );
-    let out_bias = "sample_level_mlp.output.bias";
+    let out_bias = OUT_BIAS;
     expect_error(
         "wrong shape",
         |t| replace(t, out_bias, f32_tensor(out_bias, vec![15], &[0.0; 15])),
@@ -519,6 +521,11 @@ fn bad_checkpoints_are_clear_errors() {
         &[],
         &["lookback"],
     );
+}
+
+#[test]
+fn bad_checkpoint_contents_are_clear_errors() {
+    let out_bias = OUT_BIAS;
     expect_error(
         "wrong dtype",
         |t| {
