@@ -225,18 +225,7 @@ pub fn parse_model(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     }
     let (_, meta) = SafeTensors::read_metadata(bytes)?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    let sample_rate = match meta.get("sample_rate") {
-        Some(s) => {
-            let rate = s
-                .parse()
-                .ok()
-                .filter(|&r| r > 0)
-                .with_context(|| format!("{p}: bad sample_rate metadata {s:?}"))?;
-            check_sample_rate(rate).with_context(|| format!("{p}: bad sample_rate metadata"))?;
-            rate
-        }
-        None => DEFAULT_SAMPLE_RATE,
-    };
+    let sample_rate = sample_rate_metadata(&meta, path)?.unwrap_or(DEFAULT_SAMPLE_RATE);
     let codec = Codec::by_name(meta.get("codec").map_or(CODEC, |s| s.as_str()))
         .with_context(|| format!("{p}: unknown codec"))?;
     if codec == Codec::Perf388 && vocab != codec.vocab() {
@@ -251,4 +240,20 @@ pub fn parse_model(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         sample_rate,
         codec,
     })
+}
+
+/// The `sample_rate` metadata of a checkpoint, if any, checked (a positive integer within
+/// the rates gruwave supports); `file` names the file in errors.
+pub fn sample_rate_metadata(meta: &HashMap<String, String>, file: &Path) -> Result<Option<u32>> {
+    let Some(s) = meta.get("sample_rate") else {
+        return Ok(None);
+    };
+    let p = file.display();
+    let rate = s
+        .parse()
+        .ok()
+        .filter(|&r| r > 0)
+        .with_context(|| format!("{p}: bad sample_rate metadata {s:?}"))?;
+    check_sample_rate(rate).with_context(|| format!("{p}: bad sample_rate metadata"))?;
+    Ok(Some(rate))
 }

@@ -6,8 +6,8 @@ mod init;
 mod layout;
 
 pub use checkpoint::{
-    load_model, parse_model, save_model, save_model_as, serialize_f32, sort_safetensors_header,
-    tensor_f32, Checkpoint, CODEC, DEFAULT_SAMPLE_RATE,
+    load_model, parse_model, sample_rate_metadata, save_model, save_model_as, serialize_f32,
+    sort_safetensors_header, tensor_f32, Checkpoint, CODEC, DEFAULT_SAMPLE_RATE,
 };
 pub use config::{ModelConfig, Preset, PRESETS};
 pub use init::init_params;
