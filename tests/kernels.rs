@@ -9,13 +9,6 @@ use gruwave::kernels::{Buf, Epilogue, GemmChoice, GemmTile, KernelOptions, Mat, 
 use gruwave::Kernels;
 use std::sync::Arc;
 
-fn buf(pb: &mut ProgramBuilder, b: &wgpu::Buffer) -> Buf {
-    Buf {
-        id: pb.buffer(b),
-        len: (b.size() / 4) as usize,
-    }
-}
-
 /// GEMM in all four transpose combinations, with bias, accumulate and offsets, with each
 /// tile and with the tile timed per shape.
 #[test]
@@ -214,55 +207,6 @@ use gruwave::sample::{NoteState, NOTE_WORDS};
 
 /// Relative error allowed between an f32 op and its f64 twin on the same f32 inputs.
 const TWIN_TOL: f64 = 1e-5;
-
-/// An f32 buffer on the GPU and the same values in f64 on the host.
-struct Arr {
-    host: Vec<f64>,
-    buf: wgpu::Buffer,
-}
-
-impl Arr {
-    fn random(rng: &mut TestRng, n: usize, lo: f64, hi: f64) -> Arr {
-        let v: Vec<f32> = (0..n).map(|_| rng.uniform(lo, hi) as f32).collect();
-        let (gpu, _) = gpu();
-        Arr {
-            host: to_f64(&v),
-            buf: gpu.storage_from("arr", &v),
-        }
-    }
-    fn bind(&self, pb: &mut ProgramBuilder) -> Buf {
-        buf(pb, &self.buf)
-    }
-    fn got(&self) -> Vec<f64> {
-        let (gpu, _) = gpu();
-        to_f64(&gpu.read::<f32>(&self.buf, 0, self.host.len()).unwrap())
-    }
-    /// The GPU's result against the twin's, over the whole buffer.
-    fn check(&self, what: &str, tol: f64) {
-        let err = rel_err(&self.got(), &self.host);
-        assert!(err < tol, "{what}: rel err {err:.2e}");
-    }
-}
-
-/// Tokens on the GPU and the host.
-struct Toks {
-    host: Vec<u32>,
-    buf: wgpu::Buffer,
-}
-
-impl Toks {
-    fn new(v: Vec<u32>) -> Toks {
-        let (gpu, _) = gpu();
-        Toks {
-            buf: gpu.storage_from("tokens", &v),
-            host: v,
-        }
-    }
-    fn got(&self) -> Vec<u32> {
-        let (gpu, _) = gpu();
-        gpu.read::<u32>(&self.buf, 0, self.host.len()).unwrap()
-    }
-}
 
 const STEP_KERNELS: [StepKernel; 2] = [StepKernel::Tiled, StepKernel::Sliced];
 

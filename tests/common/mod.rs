@@ -209,3 +209,57 @@ impl TestRng {
         (self.next_u64() % n as u64) as u32
     }
 }
+
+/// An f32 buffer on the GPU and the same values in f64 on the host.
+pub struct Arr {
+    pub host: Vec<f64>,
+    pub buf: wgpu::Buffer,
+}
+
+impl Arr {
+    pub fn random(rng: &mut TestRng, n: usize, lo: f64, hi: f64) -> Arr {
+        let v: Vec<f32> = (0..n).map(|_| rng.uniform(lo, hi) as f32).collect();
+        let (gpu, _) = gpu();
+        Arr {
+            host: to_f64(&v),
+            buf: gpu.storage_from("arr", &v),
+        }
+    }
+    pub fn bind(&self, pb: &mut gruwave::gpu::ProgramBuilder) -> gruwave::kernels::Buf {
+        buf(pb, &self.buf)
+    }
+    pub fn got(&self) -> Vec<f64> {
+        let (gpu, _) = gpu();
+        to_f64(&gpu.read::<f32>(&self.buf, 0, self.host.len()).unwrap())
+    }
+    /// The GPU's result against the twin's, over the whole buffer.
+    pub fn check(&self, what: &str, tol: f64) {
+        let err = rel_err(&self.got(), &self.host);
+        assert!(err < tol, "{what}: rel err {err:.2e}");
+    }
+}
+
+/// Tokens on the GPU and the host.
+pub struct Toks {
+    pub host: Vec<u32>,
+    pub buf: wgpu::Buffer,
+}
+
+impl Toks {
+    pub fn new(v: Vec<u32>) -> Toks {
+        let (gpu, _) = gpu();
+        Toks {
+            buf: gpu.storage_from("tokens", &v),
+            host: v,
+        }
+    }
+    pub fn got(&self) -> Vec<u32> {
+        let (gpu, _) = gpu();
+        gpu.read::<u32>(&self.buf, 0, self.host.len()).unwrap()
+    }
+}
+
+/// Register a buffer with a program.
+pub fn buf(pb: &mut gruwave::gpu::ProgramBuilder, b: &wgpu::Buffer) -> gruwave::kernels::Buf {
+    gruwave::kernels::Buf::register(pb, b)
+}
