@@ -389,7 +389,7 @@ impl SrnnWorkspace {
             n: word(n),
             tok_stride: word(self.window()),
             tok_off: word(c.lookback() - n),
-            half: (c.levels / 2) as f32,
+            half: c.levels as f32 / 2.0,
         }
     }
 
