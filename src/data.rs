@@ -637,7 +637,10 @@ mod tests {
         assert_eq!(&second[..12], &[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
         let mut resumed = Lookback::new(2, 4, 128).with_history(s.history(4));
         let mut copy = s.clone();
-        assert_eq!(resumed.chunks(&copy.next_batch()), lb.chunks(&s.next_batch()));
+        assert_eq!(
+            resumed.chunks(&copy.next_batch()),
+            lb.chunks(&s.next_batch())
+        );
     }
 
     #[test]

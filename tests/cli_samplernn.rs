@@ -20,7 +20,11 @@ fn expect(args: &[&str], success: bool) -> String {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     );
-    assert_eq!(o.status.success(), success, "gruwave {args:?}:\n{out}\n{err}");
+    assert_eq!(
+        o.status.success(),
+        success,
+        "gruwave {args:?}:\n{out}\n{err}"
+    );
     if success {
         out
     } else {
@@ -51,12 +55,24 @@ fn srnn_tiny_trains_resumes_and_evaluates() {
     saw_wav(&wav);
     let out = dir.path().join("run");
     let (wav, out_s) = (wav.to_str().unwrap(), out.to_str().unwrap());
-    let common = ["--config", "srnn-tiny", "--batch", "4", "--valid-every", "2"];
+    let common = [
+        "--config",
+        "srnn-tiny",
+        "--batch",
+        "4",
+        "--valid-every",
+        "2",
+    ];
     let mut args = vec!["train", wav, "--out", out_s, "--steps", "4"];
     args.extend(common);
     let stdout = expect(&args, true);
     assert!(stdout.contains("validation:"), "{stdout}");
-    for f in ["model.safetensors", "trainer_state.safetensors", "metrics.csv", "training.png"] {
+    for f in [
+        "model.safetensors",
+        "trainer_state.safetensors",
+        "metrics.csv",
+        "training.png",
+    ] {
         assert!(out.join(f).is_file(), "{f} is missing");
     }
     let model = out.join("model.safetensors");
@@ -65,7 +81,10 @@ fn srnn_tiny_trains_resumes_and_evaluates() {
     assert_eq!(ckpt.sample_rate, Some(16000));
 
     // A changed family is refused on resume; the same run continues.
-    let err = expect(&["train", "--resume", out_s, "--arch", "gru", "--steps", "6"], false);
+    let err = expect(
+        &["train", "--resume", out_s, "--arch", "gru", "--steps", "6"],
+        false,
+    );
     assert!(err.contains("--arch cannot be changed"), "{err}");
     expect(&["train", "--resume", out_s, "--steps", "6"], true);
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
@@ -83,10 +102,22 @@ fn srnn_on_midi_and_mixed_families_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let out = out.to_str().unwrap();
-    let err = expect(&["train", midi, "--out", out, "--config", "srnn-tiny"], false);
+    let err = expect(
+        &["train", midi, "--out", out, "--config", "srnn-tiny"],
+        false,
+    );
     assert!(err.contains("a SampleRNN models audio"), "{err}");
     let err = expect(
-        &["train", midi, "--out", out, "--arch", "gru", "--config", "srnn-tiny"],
+        &[
+            "train",
+            midi,
+            "--out",
+            out,
+            "--arch",
+            "gru",
+            "--config",
+            "srnn-tiny",
+        ],
         false,
     );
     assert!(err.contains("--arch asks for a gru model"), "{err}");

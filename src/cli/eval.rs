@@ -5,7 +5,7 @@ use crate::codec::Codec;
 use crate::midi;
 use crate::model::load_model;
 use crate::samplernn::{is_samplernn, parse_srnn};
-use crate::train::eval::{Evaluate, EvalWindows, Evaluator, SrnnEvaluator};
+use crate::train::eval::{EvalWindows, Evaluate, Evaluator, SrnnEvaluator};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +41,9 @@ pub struct EvalArgs {
 /// Bits per sample of a SampleRNN over the files, each from a reset.
 fn run_srnn(args: &EvalArgs, bytes: &[u8]) -> Result<ExitCode> {
     let ckpt = parse_srnn(bytes, &args.model)?;
-    let rate = ckpt.sample_rate.unwrap_or(crate::model::DEFAULT_SAMPLE_RATE);
+    let rate = ckpt
+        .sample_rate
+        .unwrap_or(crate::model::DEFAULT_SAMPLE_RATE);
     let audio = Dataset::load(&args.data, &[], rate, 0.0)?;
     audio.check_codec(Codec::MuLaw256, &args.model)?;
     let l = ckpt.layout.config.lookback();

@@ -7,8 +7,8 @@ use super::{Dataset, EXIT_INTERRUPTED};
 use crate::audio::check_sample_rate;
 use crate::codec::Codec;
 use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE};
-use crate::samplernn::{is_samplernn, parse_srnn, SrnnCheckpoint, SrnnPreset};
 use crate::plot::PLOT_FILE;
+use crate::samplernn::{is_samplernn, parse_srnn, SrnnCheckpoint, SrnnPreset};
 use crate::train::metrics::{read_metrics, MetricsRow, METRICS_FILE};
 use crate::train::run_config::MAX_SAMPLE_SECONDS;
 use crate::train::schedule::{LrSchedule, LrShape};
@@ -315,7 +315,10 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
         .as_deref()
         .map(|p| InitModel::load(p).context("cannot use the --init model"))
         .transpose()?;
-    let sample_rate = match (init.as_ref().and_then(InitModel::sample_rate), args.sample_rate) {
+    let sample_rate = match (
+        init.as_ref().and_then(InitModel::sample_rate),
+        args.sample_rate,
+    ) {
         (Some(c), Some(r)) if c != r => {
             bail!("--sample-rate {r} differs from the --init model's {c} Hz")
         }
@@ -411,7 +414,12 @@ fn arch_of(args: &TrainArgs, init: Option<&InitModel>) -> Result<&'static str> {
         }
     });
     let asked = [
-        ("--arch", args.arch.as_deref().map(|a| if a == "gru" { "gru" } else { "samplernn" })),
+        (
+            "--arch",
+            args.arch
+                .as_deref()
+                .map(|a| if a == "gru" { "gru" } else { "samplernn" }),
+        ),
         ("--config", by_config),
         ("--init", init.map(|i| i.spec().arch())),
     ];
@@ -447,7 +455,11 @@ fn model_from_flags(
         Some(m) => m,
         None => model,
     };
-    Ok((model, args.batch.unwrap_or(batch), args.tbptt.unwrap_or(tbptt)))
+    Ok((
+        model,
+        args.batch.unwrap_or(batch),
+        args.tbptt.unwrap_or(tbptt),
+    ))
 }
 
 fn gru_shape_flags(args: &TrainArgs) -> bool {
@@ -455,11 +467,7 @@ fn gru_shape_flags(args: &TrainArgs) -> bool {
 }
 
 /// A SampleRNN preset (srnn-small; srnn-tiny on a software adapter); audio only.
-fn srnn_from_flags(
-    args: &TrainArgs,
-    gpu: &Gpu,
-    codec: Codec,
-) -> Result<(ModelSpec, usize, usize)> {
+fn srnn_from_flags(args: &TrainArgs, gpu: &Gpu, codec: Codec) -> Result<(ModelSpec, usize, usize)> {
     ensure!(
         codec == Codec::MuLaw256,
         "a SampleRNN models audio (mu-law samples), but the data are {}: train a GRU \

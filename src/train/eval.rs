@@ -280,17 +280,27 @@ impl Evaluate for SrnnEvaluator {
             let batch = w.batch_at(step);
             self.ws.upload_tokens(&lookback.chunks(&batch))?;
             self.ws.reset_streams(&batch.reset);
-            let mut enc = self.ws.gpu.device.create_command_encoder(&Default::default());
+            let mut enc = self
+                .ws
+                .gpu
+                .device
+                .create_command_encoder(&Default::default());
             self.ws.forward.encode(&mut enc, None);
             self.ws.gpu.queue.submit([enc.finish()]);
             let losses = self.ws.read_losses()?;
             for (b, &n) in w.scored(w.batch(), step).iter().enumerate() {
-                nats += losses[b * t..b * t + n].iter().map(|&x| x as f64).sum::<f64>();
+                nats += losses[b * t..b * t + n]
+                    .iter()
+                    .map(|&x| x as f64)
+                    .sum::<f64>();
             }
             progress(step + 1);
         }
         let mean = nats / w.predictions() as f64;
-        ensure!(mean.is_finite(), "evaluation gave a non-finite loss ({mean})");
+        ensure!(
+            mean.is_finite(),
+            "evaluation gave a non-finite loss ({mean})"
+        );
         Ok(mean)
     }
 }

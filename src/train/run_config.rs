@@ -169,8 +169,16 @@ impl RunConfig {
         let rows = b.checked_mul(self.tbptt);
         let times = |k: usize| rows.and_then(|r| r.checked_mul(k));
         let (act, width, logits) = match &self.model {
-            ModelSpec::Gru(c) => ("the saved gates (B*T*4H)", c.hidden.saturating_mul(4), c.vocab),
-            ModelSpec::Srnn(c) => ("the MLP activations (B*T*3D)", c.dim.saturating_mul(3), c.levels),
+            ModelSpec::Gru(c) => (
+                "the saved gates (B*T*4H)",
+                c.hidden.saturating_mul(4),
+                c.vocab,
+            ),
+            ModelSpec::Srnn(c) => (
+                "the MLP activations (B*T*3D)",
+                c.dim.saturating_mul(3),
+                c.levels,
+            ),
         };
         [
             (act, times(width)),

@@ -140,7 +140,13 @@ impl Session {
         let evaluator = if valid.is_empty() {
             None
         } else {
-            Some(Self::new_evaluator(gpu, kernels, &run, trainer.params_buffer(), valid)?)
+            Some(Self::new_evaluator(
+                gpu,
+                kernels,
+                &run,
+                trainer.params_buffer(),
+                valid,
+            )?)
         };
         let lookback = match &run.model {
             ModelSpec::Gru(_) => None,
@@ -178,7 +184,15 @@ impl Session {
             }
             ModelSpec::Srnn(c) => {
                 let layout = SrnnLayout::new(c);
-                Box::new(SrnnWorkspace::new(gpu, kernels, &layout, &p, Some(&g), b, t)?)
+                Box::new(SrnnWorkspace::new(
+                    gpu,
+                    kernels,
+                    &layout,
+                    &p,
+                    Some(&g),
+                    b,
+                    t,
+                )?)
             }
         };
         Trainer::with_graph(gpu, kernels, p, g, ws, run.opts)
@@ -197,7 +211,13 @@ impl Session {
         Ok(match &run.model {
             ModelSpec::Gru(c) => {
                 let windows = EvalWindows::new(valid, batch, run.tbptt, run.codec).context(why)?;
-                Box::new(Evaluator::new(gpu, kernels, &ParamLayout::new(c), params, windows)?)
+                Box::new(Evaluator::new(
+                    gpu,
+                    kernels,
+                    &ParamLayout::new(c),
+                    params,
+                    windows,
+                )?)
             }
             ModelSpec::Srnn(c) => {
                 let windows = EvalWindows::plan(valid, batch, run.tbptt, true).context(why)?;
