@@ -74,9 +74,8 @@ fn report(eval: &dyn Evaluate, audio: &Dataset, rate: u32, model: &str) -> Resul
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("{}: cannot read", args.model.display()))?;
-    if is_samplernn(&bytes) {
+    // An unreadable file goes on to load_model, which says what is wrong.
+    if let Some(bytes) = std::fs::read(&args.model).ok().filter(|b| is_samplernn(b)) {
         return run_srnn(&args, &bytes);
     }
     let ckpt = load_model(&args.model)?;

@@ -137,12 +137,10 @@ enum InitModel {
 
 impl InitModel {
     fn load(path: &Path) -> Result<InitModel> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        Ok(if is_samplernn(&bytes) {
-            InitModel::Srnn(parse_srnn(&bytes, path)?)
-        } else {
-            InitModel::Gru(load_model(path)?)
+        // An unreadable file goes on to load_model, which says what is wrong.
+        Ok(match std::fs::read(path).ok().filter(|b| is_samplernn(b)) {
+            Some(bytes) => InitModel::Srnn(parse_srnn(&bytes, path)?),
+            None => InitModel::Gru(load_model(path)?),
         })
     }
 
