@@ -406,6 +406,20 @@ impl Streams {
         Ok(())
     }
 
+    /// Per stream, the `n` tokens up to and including the first token of its next
+    /// window, or `None` where that window starts a file piece (it resets). Needs
+    /// `n <= T + 1`: the tokens then lie in the stream's previous window.
+    pub fn history(&self, n: usize) -> Vec<Option<Vec<u32>>> {
+        assert!(n <= self.tbptt + 1, "a history longer than a window");
+        self.cursor
+            .iter()
+            .zip(&self.segments)
+            .map(|(&(si, pos), segs)| {
+                (pos != segs[si].0).then(|| self.tokens[pos + 1 - n..pos + 1].to_vec())
+            })
+            .collect()
+    }
+
     /// Windows per stream for one pass over its span: the longest stream's count (a
     /// stream whose span holds fewer windows, because of file boundaries, wraps earlier).
     pub fn windows_per_epoch(&self) -> usize {
@@ -418,6 +432,55 @@ impl Streams {
             })
             .max()
             .unwrap_or(0)
+    }
+}
+
+/// SampleRNN chunks (docs/SAMPLERNN_SPEC.md, "Training") from the `[B, T+1]` windows of
+/// [`Streams`] or [`crate::train::eval::EvalWindows`]: a chunk is the stream's last L
+/// tokens followed by the window's T targets, `[B, L+T]`. A window that starts a file
+/// (reset) gets L tokens q/2 instead, so a file's sequence is its samples after the
+/// first (whose only role in a window is as the first input), prefixed by L tokens q/2.
+#[derive(Clone, Debug)]
+pub struct Lookback {
+    fill: u32,
+    /// Per stream, the last L tokens of its previous chunk.
+    last: Vec<Vec<u32>>,
+}
+
+impl Lookback {
+    /// `batch` streams of lookback `len`, all starting from `fill` (q/2).
+    pub fn new(batch: usize, len: usize, fill: u32) -> Lookback {
+        Lookback {
+            fill,
+            last: vec![vec![fill; len]; batch],
+        }
+    }
+
+    /// After a resume: the history of every stream ([`Streams::history`]).
+    pub fn with_history(mut self, history: Vec<Option<Vec<u32>>>) -> Lookback {
+        for (last, h) in self.last.iter_mut().zip(history) {
+            if let Some(h) = h {
+                *last = h;
+            }
+        }
+        self
+    }
+
+    /// The `[B, L+T]` chunks of a batch of windows (of any B up to the lookback's).
+    pub fn chunks(&mut self, batch: &Batch) -> Vec<u32> {
+        let b = batch.reset.len();
+        let window = batch.tokens.len() / b;
+        let mut out = Vec::with_capacity(b * (self.last[0].len() + window - 1));
+        for (row, last) in self.last[..b].iter_mut().enumerate() {
+            if batch.reset[row] {
+                last.fill(self.fill);
+            }
+            out.extend_from_slice(last);
+            out.extend_from_slice(&batch.tokens[row * window + 1..(row + 1) * window]);
+            let (end, l) = (out.len(), last.len());
+            last.copy_from_slice(&out[end - l..end]);
+        }
+        out
     }
 }
 
@@ -560,6 +623,24 @@ mod tests {
         }
         c.set_position(&first).unwrap();
         assert!(c.next_batch().reset.iter().all(|&r| r));
+    }
+
+    #[test]
+    fn lookback_chunks_overlap_by_l_and_resume_from_history() {
+        // One file of 100 tokens, B = 2, T = 8, L = 4.
+        let (tracks, _) = numbered(&[100]);
+        let mut s = Streams::new(&tracks, 2, 8).unwrap();
+        let mut lb = Lookback::new(2, 4, 128);
+        let first = lb.chunks(&s.next_batch());
+        assert_eq!(&first[..12], &[128, 128, 128, 128, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let second = lb.chunks(&s.next_batch());
+        assert_eq!(&second[..12], &[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        let mut resumed = Lookback::new(2, 4, 128).with_history(s.history(4));
+        let mut copy = s.clone();
+        assert_eq!(
+            resumed.chunks(&copy.next_batch()),
+            lb.chunks(&s.next_batch())
+        );
     }
 
     #[test]

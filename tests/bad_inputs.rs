@@ -5,7 +5,7 @@
 //! a stuck CI; a panic (exit 101) or an abort (a signal) fails the row too.
 
 use gruwave::model::{init_params, serialize_f32, ModelConfig, ParamLayout};
-use gruwave::train::run_config::RunConfig;
+use gruwave::train::run_config::{ModelSpec, RunConfig};
 use gruwave::train::schedule::LrSchedule;
 use gruwave::train::state::TrainerState;
 use gruwave::TrainOptions;
@@ -206,7 +206,7 @@ fn sample(dir: &Path, extra: &[&str]) -> Feed {
 /// The run settings of a small audio run on `data`.
 fn run_config(data: Vec<PathBuf>) -> RunConfig {
     RunConfig {
-        model: ModelConfig::new(256, 4, 8, 1).unwrap(),
+        model: ModelSpec::Gru(ModelConfig::new(256, 4, 8, 1).unwrap()),
         batch: 2,
         tbptt: 8,
         opts: TrainOptions::default(),
@@ -229,13 +229,13 @@ fn run_config(data: Vec<PathBuf>) -> RunConfig {
 fn state_dir(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
     let wav = music(&dir.join("a.wav"), 0.5, 16000);
     let run = run_config(vec![wav]);
-    let layout = ParamLayout::new(&run.model);
+    let layout = run.model.gru_layout().unwrap();
     let total = layout.total;
     let state = TrainerState {
         params: init_params(&layout, 0),
         adam_m: vec![0.0; total],
         adam_v: vec![0.0; total],
-        hidden: vec![0.0; run.batch * run.model.hidden],
+        hidden: vec![0.0; run.model.state_len(run.batch).unwrap()],
         stream_pos: vec![0; run.batch],
         run,
         step: 1,

@@ -192,7 +192,7 @@ fn fuzz_model_files(dir: &Path) -> usize {
         let _ = parse_model(b, Path::new("fuzz.safetensors"));
     });
     let run = RunConfig {
-        model: layout.config,
+        model: gruwave::train::run_config::ModelSpec::Gru(layout.config),
         batch: 2,
         tbptt: 8,
         opts: TrainOptions::default(),

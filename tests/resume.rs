@@ -8,8 +8,9 @@ use common::*;
 use gruwave::data::Track;
 use gruwave::fsutil::write_atomic;
 use gruwave::model::ModelConfig;
+use gruwave::samplernn::SrnnConfig;
 use gruwave::train::schedule::{LrSchedule, LrShape};
-use gruwave::train::session::{RunConfig, Session, STATE_FILE};
+use gruwave::train::session::{ModelSpec, RunConfig, Session, STATE_FILE};
 use gruwave::train::state::TrainerState;
 use gruwave::TrainOptions;
 use std::io::Write;
@@ -33,7 +34,7 @@ fn tracks(lens: &[usize], seed: u64) -> Vec<Track> {
 
 fn run_config() -> RunConfig {
     RunConfig {
-        model: ModelConfig::new(256, 8, 16, 2).unwrap(),
+        model: ModelSpec::Gru(ModelConfig::new(256, 8, 16, 2).unwrap()),
         batch: 3,
         tbptt: 8,
         opts: TrainOptions {
@@ -60,8 +61,31 @@ fn run_config() -> RunConfig {
     }
 }
 
+/// A SampleRNN run (L = 4, T = 8) with samplernn-pytorch's optimiser settings.
+fn srnn_run_config() -> RunConfig {
+    RunConfig {
+        model: ModelSpec::Srnn(SrnnConfig::new(&[2, 2], 16, 1, 256).unwrap()),
+        opts: TrainOptions {
+            lr: 1e-2,
+            clip: f64::INFINITY,
+            clip_value: Some(1.0),
+            ..Default::default()
+        },
+        ..run_config()
+    }
+}
+
 #[test]
 fn n_steps_plus_resume_for_n_more_equals_2n_steps_bit_for_bit() {
+    check_resume(run_config);
+}
+
+#[test]
+fn samplernn_n_steps_plus_resume_for_n_more_equals_2n_steps_bit_for_bit() {
+    check_resume(srnn_run_config);
+}
+
+fn check_resume(run_config: fn() -> RunConfig) {
     let (gpu, k) = gpu();
     // Files of uneven length, so stream resets (file starts, wrap-around) fall inside
     // both halves.

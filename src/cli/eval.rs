@@ -4,7 +4,8 @@ use super::Dataset;
 use crate::codec::Codec;
 use crate::midi;
 use crate::model::load_model;
-use crate::train::eval::{EvalWindows, Evaluator};
+use crate::samplernn::{is_samplernn, parse_srnn};
+use crate::train::eval::{EvalWindows, Evaluate, Evaluator, SrnnEvaluator};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,10 @@ use std::process::ExitCode;
     starts from a zero state, so B and T change the result a little, and the last few \
     samples of each file that do not fill a window are not scored. A MIDI (perf388) model \
     scores every event of every file from a zero state after the start marker, and also \
-    reports bits per second of music."
+    reports bits per second of music. A SampleRNN model scores every file from a reset \
+    (lookback q/2, tiers from h0), in chunks of --tbptt samples (rounded up to a multiple \
+    of its lookback); a file's last, partial chunk is scored with a masked tail; a file's \
+    first sample only serves as input."
 )]
 pub struct EvalArgs {
     /// A model.safetensors (from gruwave train, or a PyTorch state_dict per docs/MODEL_SPEC.md)
@@ -34,7 +38,46 @@ pub struct EvalArgs {
     pub tbptt: usize,
 }
 
+/// Bits per sample of a SampleRNN over the files, each from a reset.
+fn run_srnn(args: &EvalArgs, bytes: &[u8]) -> Result<ExitCode> {
+    let ckpt = parse_srnn(bytes, &args.model)?;
+    let rate = ckpt
+        .sample_rate
+        .unwrap_or(crate::model::DEFAULT_SAMPLE_RATE);
+    let audio = Dataset::load(&args.data, &[], rate, 0.0)?;
+    audio.check_codec(Codec::MuLaw256, &args.model)?;
+    let l = ckpt.layout.config.lookback();
+    let tbptt = args.tbptt.max(1).div_ceil(l) * l;
+    let windows = EvalWindows::plan(&audio.train, args.batch, tbptt, true)?;
+    let (gpu, kernels) = super::open_gpu()?;
+    let params = gpu.storage_from("params", &ckpt.params);
+    let eval = SrnnEvaluator::new(&gpu, &kernels, &ckpt.layout, &params, windows)
+        .context("cannot set up the evaluation")?;
+    report(&eval, &audio, rate, &ckpt.layout.config.named())
+}
+
+/// Prints the bits per sample of an audio evaluation.
+fn report(eval: &dyn Evaluate, audio: &Dataset, rate: u32, model: &str) -> Result<ExitCode> {
+    let nats = eval.mean_nats(&mut |_| {})?;
+    let w = eval.windows();
+    println!(
+        "{:.4} bits/sample ({nats:.4} nats) on {} ({} of {} samples scored) with {model}",
+        nats / std::f64::consts::LN_2,
+        audio.describe(&audio.train, rate),
+        w.predictions(),
+        w.total_tokens(),
+    );
+    if let Some(note) = audio.skipped_note() {
+        println!("{note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    // An unreadable file goes on to load_model, which says what is wrong.
+    if let Some(bytes) = std::fs::read(&args.model).ok().filter(|b| is_samplernn(b)) {
+        return run_srnn(&args, &bytes);
+    }
     let ckpt = load_model(&args.model)?;
     let rate = ckpt.sample_rate;
     let audio = Dataset::load(&args.data, &[], rate, 0.0)?;

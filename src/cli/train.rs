@@ -8,10 +8,11 @@ use crate::audio::check_sample_rate;
 use crate::codec::Codec;
 use crate::model::{load_model, Checkpoint, ModelConfig, Preset, DEFAULT_SAMPLE_RATE};
 use crate::plot::PLOT_FILE;
+use crate::samplernn::{is_samplernn, parse_srnn, SrnnCheckpoint, SrnnPreset};
 use crate::train::metrics::{read_metrics, MetricsRow, METRICS_FILE};
 use crate::train::run_config::MAX_SAMPLE_SECONDS;
 use crate::train::schedule::{LrSchedule, LrShape};
-use crate::train::session::{RunConfig, Session, MODEL_FILE, STATE_FILE};
+use crate::train::session::{ModelSpec, RunConfig, Session, MODEL_FILE, STATE_FILE};
 use crate::train::state::TrainerState;
 use crate::{Gpu, Kernels, TrainOptions};
 use anyhow::{bail, ensure, Context, Result};
@@ -44,8 +45,11 @@ pub struct TrainArgs {
     /// Validation WAV files or folders (repeat the flag for several) [default: hold out --valid-fraction of DATA, by file]
     #[arg(long, value_name = "PATH")]
     pub valid: Vec<PathBuf>,
-    /// Model and batch preset: tiny, small, base or large for audio (docs/MODEL_SPEC.md); midi-small or midi-base for MIDI [default: base, or midi-small for MIDI; tiny on a software adapter]
-    #[arg(long, value_parser = ["tiny", "small", "base", "large", "midi-small", "midi-base"])]
+    /// Model family: gru (the GRU language model) or samplernn (docs/SAMPLERNN_SPEC.md; audio only) [default: gru, or what --config or --init names]
+    #[arg(long, value_parser = ["gru", "samplernn"])]
+    pub arch: Option<String>,
+    /// Model and batch preset: tiny, small, base or large for audio (docs/MODEL_SPEC.md); midi-small or midi-base for MIDI; srnn-tiny, srnn-small or srnn-base for a SampleRNN [default: base, or midi-small for MIDI, or srnn-small with --arch samplernn; tiny or srnn-tiny on a software adapter]
+    #[arg(long, value_parser = ["tiny", "small", "base", "large", "midi-small", "midi-base", "srnn-tiny", "srnn-small", "srnn-base"])]
     pub config: Option<String>,
     /// Hidden units per GRU layer (overrides the preset)
     #[arg(long)]
@@ -68,7 +72,7 @@ pub struct TrainArgs {
     /// Stop after this many minutes of this invocation (a checkpoint is saved)
     #[arg(long)]
     pub minutes: Option<f64>,
-    /// Adam learning rate [default: 0.002]
+    /// Adam learning rate [default: 0.002; 0.001 for a SampleRNN]
     #[arg(long)]
     pub lr: Option<f64>,
     /// Learning-rate schedule after the warmup: constant, or cosine or linear decay to a tenth of --lr at the last of --steps [default: constant]
@@ -77,9 +81,12 @@ pub struct TrainArgs {
     /// Steps over which the learning rate rises linearly from 0 to --lr [default: 0]
     #[arg(long, value_name = "STEPS")]
     pub warmup: Option<u64>,
-    /// Clip the global gradient norm to this ("inf": no clipping) [default: 1]
+    /// Clip the global gradient norm to this ("inf": no clipping) [default: 1; inf for a SampleRNN]
     #[arg(long)]
     pub clip: Option<f64>,
+    /// Clamp every gradient element to [-V, V] after the norm clip [default: none; 1 for a SampleRNN]
+    #[arg(long, value_name = "V")]
+    pub clip_value: Option<f64>,
     /// MIDI: transpose each training piece by a random shift of up to N semitones that keeps its notes in range (0: off) [default: 5]
     #[arg(long, value_name = "N")]
     pub transpose: Option<u32>,
@@ -104,7 +111,7 @@ pub struct TrainArgs {
     /// Start from the weights in this model.safetensors (gruwave's or a PyTorch state_dict)
     #[arg(long, value_name = "FILE")]
     pub init: Option<PathBuf>,
-    /// Seconds of audio generated at each checkpoint, as sample_step{N}.wav (0: none) [default: 4; 1 on a software adapter]
+    /// Seconds of audio generated at each checkpoint, as sample_step{N}.wav (0: none; a SampleRNN makes none) [default: 4; 1 on a software adapter]
     #[arg(long, value_name = "S")]
     pub sample_seconds: Option<f64>,
     /// Replace a run already in the output folder
@@ -122,9 +129,53 @@ pub(crate) struct Prepared {
     start: Start,
 }
 
+/// A model to start from (--init): either family.
+enum InitModel {
+    Gru(Checkpoint),
+    Srnn(SrnnCheckpoint),
+}
+
+impl InitModel {
+    fn load(path: &Path) -> Result<InitModel> {
+        // An unreadable file goes on to load_model, which says what is wrong.
+        Ok(match std::fs::read(path).ok().filter(|b| is_samplernn(b)) {
+            Some(bytes) => InitModel::Srnn(parse_srnn(&bytes, path)?),
+            None => InitModel::Gru(load_model(path)?),
+        })
+    }
+
+    fn sample_rate(&self) -> Option<u32> {
+        match self {
+            InitModel::Gru(c) => Some(c.sample_rate),
+            InitModel::Srnn(c) => c.sample_rate,
+        }
+    }
+
+    fn codec(&self) -> Codec {
+        match self {
+            InitModel::Gru(c) => c.codec,
+            InitModel::Srnn(_) => Codec::MuLaw256,
+        }
+    }
+
+    fn spec(&self) -> ModelSpec {
+        match self {
+            InitModel::Gru(c) => ModelSpec::Gru(c.layout.config),
+            InitModel::Srnn(c) => ModelSpec::Srnn(c.layout.config.clone()),
+        }
+    }
+
+    fn params(self) -> Vec<f32> {
+        match self {
+            InitModel::Gru(c) => c.params,
+            InitModel::Srnn(c) => c.params,
+        }
+    }
+}
+
 enum Start {
     Fresh {
-        init: Option<Checkpoint>,
+        init: Option<InitModel>,
         sample_rate: u32,
         data: Vec<PathBuf>,
         valid: Vec<PathBuf>,
@@ -148,29 +199,43 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
 /// Flags that fix the run's shape or optimisation and ask for another value than the one
 /// saved: a resumed run keeps its own, but repeating a saved value is no change.
 fn changed_on_resume(a: &TrainArgs, run: &RunConfig) -> Vec<&'static str> {
-    let m = run.model;
+    let gru = run.model.gru_layout().map(|l| l.config);
     let preset_same = a.config.as_deref().map(|name| {
-        Preset::by_name(name).is_ok_and(|p| {
-            let model = ModelConfig {
-                hidden: a.hidden.unwrap_or(p.model.hidden),
-                layers: a.layers.unwrap_or(p.model.layers),
-                embed: a.embed.unwrap_or(p.model.embed),
-                ..p.model
-            };
-            model == m
-                && a.batch.unwrap_or(p.batch) == run.batch
-                && a.tbptt.unwrap_or(p.tbptt) == run.tbptt
+        let model = match SrnnPreset::by_name(name) {
+            Some(p) => Some((ModelSpec::Srnn(p.config()), p.batch, p.tbptt)),
+            None => Preset::by_name(name).ok().map(|p| {
+                let model = ModelConfig {
+                    hidden: a.hidden.unwrap_or(p.model.hidden),
+                    layers: a.layers.unwrap_or(p.model.layers),
+                    embed: a.embed.unwrap_or(p.model.embed),
+                    ..p.model
+                };
+                (ModelSpec::Gru(model), p.batch, p.tbptt)
+            }),
+        };
+        model.is_some_and(|(model, batch, tbptt)| {
+            model == run.model
+                && a.batch.unwrap_or(batch) == run.batch
+                && a.tbptt.unwrap_or(tbptt) == run.tbptt
         })
     });
+    let gru_same = |flag: Option<usize>, f: fn(&ModelConfig) -> usize| {
+        flag.map(|x| gru.as_ref().map(f) == Some(x))
+    };
     [
+        ("--arch", a.arch.as_deref().map(|x| x == run.model.arch())),
         ("--config", preset_same),
-        ("--hidden", a.hidden.map(|x| x == m.hidden)),
-        ("--layers", a.layers.map(|x| x == m.layers)),
-        ("--embed", a.embed.map(|x| x == m.embed)),
+        ("--hidden", gru_same(a.hidden, |m| m.hidden)),
+        ("--layers", gru_same(a.layers, |m| m.layers)),
+        ("--embed", gru_same(a.embed, |m| m.embed)),
         ("--batch", a.batch.map(|x| x == run.batch)),
         ("--tbptt", a.tbptt.map(|x| x == run.tbptt)),
         ("--lr", a.lr.map(|x| x == run.opts.lr)),
         ("--clip", a.clip.map(|x| x == run.opts.clip)),
+        (
+            "--clip-value",
+            a.clip_value.map(|x| Some(x) == run.opts.clip_value),
+        ),
         (
             "--lr-schedule",
             a.lr_schedule
@@ -246,14 +311,16 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
     let init = args
         .init
         .as_deref()
-        .map(|p| load_model(p).context("cannot use the --init model"))
+        .map(|p| InitModel::load(p).context("cannot use the --init model"))
         .transpose()?;
-    let sample_rate = match (&init, args.sample_rate) {
-        (Some(c), Some(r)) if c.sample_rate != r => bail!(
-            "--sample-rate {r} differs from the --init model's {} Hz",
-            c.sample_rate
-        ),
-        (Some(c), _) => c.sample_rate,
+    let sample_rate = match (
+        init.as_ref().and_then(InitModel::sample_rate),
+        args.sample_rate,
+    ) {
+        (Some(c), Some(r)) if c != r => {
+            bail!("--sample-rate {r} differs from the --init model's {c} Hz")
+        }
+        (Some(c), _) => c,
         (None, r) => r.unwrap_or(DEFAULT_SAMPLE_RATE),
     };
     ensure!(sample_rate > 0, "--sample-rate must be positive");
@@ -278,7 +345,7 @@ pub(crate) fn prepare(args: &TrainArgs) -> Result<Prepared> {
     let fraction = args.valid_fraction.unwrap_or(DEFAULT_VALID_FRACTION);
     let audio = Dataset::load(&data, &valid, sample_rate, fraction)?;
     if let (Some(c), Some(p)) = (&init, &args.init) {
-        audio.check_codec(c.codec, p)?;
+        audio.check_codec(c.codec(), p)?;
     }
     Ok(Prepared {
         out,
@@ -334,44 +401,100 @@ fn prepare_resume(args: &TrainArgs, dir: &Path) -> Result<Prepared> {
     })
 }
 
-/// The preset's model with the shape flags over it; the --init model's shape wins, and
-/// flags that ask for another are an error.
-fn model_from_flags(
-    args: &TrainArgs,
-    preset: &Preset,
-    init: Option<&Checkpoint>,
-) -> Result<ModelConfig> {
-    let mut model = preset.model;
-    model.hidden = args.hidden.unwrap_or(model.hidden);
-    model.layers = args.layers.unwrap_or(model.layers);
-    model.embed = args.embed.unwrap_or(model.embed);
-    model.validate()?;
-    if let Some(c) = init {
-        let asked = args.config.is_some()
-            || args.hidden.is_some()
-            || args.layers.is_some()
-            || args.embed.is_some();
-        if asked && model != c.layout.config {
-            bail!(
-                "the --init model has shape {} but the flags ask for {model}",
-                c.layout.config
-            );
+/// The model family of a new run: --arch, or the one --config or --init names (gru when
+/// none does); they must agree.
+fn arch_of(args: &TrainArgs, init: Option<&InitModel>) -> Result<&'static str> {
+    let by_config = args.config.as_deref().map(|c| {
+        if SrnnPreset::by_name(c).is_some() {
+            "samplernn"
+        } else {
+            "gru"
         }
-        model = c.layout.config;
+    });
+    let asked = [
+        (
+            "--arch",
+            args.arch
+                .as_deref()
+                .map(|a| if a == "gru" { "gru" } else { "samplernn" }),
+        ),
+        ("--config", by_config),
+        ("--init", init.map(|i| i.spec().arch())),
+    ];
+    let mut chosen: Option<(&str, &'static str)> = None;
+    for (flag, arch) in asked {
+        match (chosen, arch) {
+            (Some((f, a)), Some(b)) if a != b => {
+                bail!("{f} asks for a {a} model but {flag} for a {b} model")
+            }
+            (None, Some(b)) => chosen = Some((flag, b)),
+            _ => {}
+        }
     }
-    Ok(model)
+    Ok(chosen.map_or("gru", |c| c.1))
 }
 
-/// The settings of a new run: flags over the preset; the --init model fixes the shape.
-fn fresh_run(
+/// The model, batch B and window T of a new run: flags over the preset; the --init
+/// model fixes the shape.
+fn model_from_flags(
     args: &TrainArgs,
     gpu: &Gpu,
-    init: Option<&Checkpoint>,
+    init: Option<&InitModel>,
     codec: Codec,
-    sample_rate: u32,
-    data: Vec<PathBuf>,
-    valid_data: Vec<PathBuf>,
-) -> Result<RunConfig> {
+) -> Result<(ModelSpec, usize, usize)> {
+    let (model, batch, tbptt) = match arch_of(args, init)? {
+        "samplernn" => srnn_from_flags(args, gpu, codec)?,
+        _ => gru_from_flags(args, gpu, codec)?,
+    };
+    let model = match init.map(InitModel::spec) {
+        Some(m) if m != model && (args.config.is_some() || gru_shape_flags(args)) => {
+            bail!("the --init model has shape {m} but the flags ask for {model}")
+        }
+        Some(m) => m,
+        None => model,
+    };
+    Ok((
+        model,
+        args.batch.unwrap_or(batch),
+        args.tbptt.unwrap_or(tbptt),
+    ))
+}
+
+fn gru_shape_flags(args: &TrainArgs) -> bool {
+    args.hidden.is_some() || args.layers.is_some() || args.embed.is_some()
+}
+
+/// A SampleRNN preset (srnn-small; srnn-tiny on a software adapter); audio only.
+fn srnn_from_flags(args: &TrainArgs, gpu: &Gpu, codec: Codec) -> Result<(ModelSpec, usize, usize)> {
+    ensure!(
+        codec == Codec::MuLaw256,
+        "a SampleRNN models audio (mu-law samples), but the data are {}: train a GRU \
+         (--arch gru, e.g. --config midi-small) on MIDI",
+        super::kind(codec)
+    );
+    ensure!(
+        !gru_shape_flags(args),
+        "--hidden, --layers and --embed shape a GRU; a SampleRNN takes its shape from --config \
+         srnn-tiny, srnn-small or srnn-base"
+    );
+    let name = match args.config.as_deref() {
+        Some(name) => name,
+        None if gpu.is_software() => {
+            eprintln!(
+                "note: {} is a software adapter, so the model defaults to --config srnn-tiny \
+                 (srnn-small on a real GPU); pass --config to choose",
+                gpu.info.name
+            );
+            "srnn-tiny"
+        }
+        None => "srnn-small",
+    };
+    let p = SrnnPreset::by_name(name).context("not a SampleRNN preset")?;
+    Ok((ModelSpec::Srnn(p.config()), p.batch, p.tbptt))
+}
+
+/// A GRU preset with the shape flags over it.
+fn gru_from_flags(args: &TrainArgs, gpu: &Gpu, codec: Codec) -> Result<(ModelSpec, usize, usize)> {
     let midi = codec == Codec::Perf388;
     let preset = match &args.config {
         Some(name) => Preset::by_name(name)?,
@@ -398,14 +521,42 @@ fn fresh_run(
             super::kind(codec)
         );
     }
+    let mut model = preset.model;
+    model.hidden = args.hidden.unwrap_or(model.hidden);
+    model.layers = args.layers.unwrap_or(model.layers);
+    model.embed = args.embed.unwrap_or(model.embed);
+    model.validate()?;
+    Ok((ModelSpec::Gru(model), preset.batch, preset.tbptt))
+}
+
+/// The settings of a new run: flags over the preset; the --init model fixes the shape.
+fn fresh_run(
+    args: &TrainArgs,
+    gpu: &Gpu,
+    init: Option<&InitModel>,
+    codec: Codec,
+    sample_rate: u32,
+    data: Vec<PathBuf>,
+    valid_data: Vec<PathBuf>,
+) -> Result<RunConfig> {
+    let midi = codec == Codec::Perf388;
+    let (model, batch, tbptt) = model_from_flags(args, gpu, init, codec)?;
+    let srnn = matches!(model, ModelSpec::Srnn(_));
     ensure!(
         args.transpose.is_none() || midi,
         "--transpose applies to MIDI data only"
     );
-    let model = model_from_flags(args, &preset, init)?;
+    // samplernn-pytorch's optimiser: lr 1e-3, every gradient element clipped to ±1.
+    let (lr, clip, clip_value) = if srnn {
+        (1e-3, f64::INFINITY, Some(1.0))
+    } else {
+        let d = TrainOptions::default();
+        (d.lr, d.clip, None)
+    };
     let opts = TrainOptions {
-        lr: args.lr.unwrap_or(TrainOptions::default().lr),
-        clip: args.clip.unwrap_or(TrainOptions::default().clip),
+        lr: args.lr.unwrap_or(lr),
+        clip: args.clip.unwrap_or(clip),
+        clip_value: args.clip_value.or(clip_value),
         ..Default::default()
     };
     let steps = args.steps.or(if args.minutes.is_some() {
@@ -416,8 +567,8 @@ fn fresh_run(
     Ok(RunConfig {
         schedule: schedule(args, steps)?,
         model,
-        batch: args.batch.unwrap_or(preset.batch),
-        tbptt: args.tbptt.unwrap_or(preset.tbptt),
+        batch,
+        tbptt,
         opts,
         seed: args.seed.unwrap_or(0),
         codec,
@@ -434,6 +585,7 @@ fn fresh_run(
         valid_every: args.valid_every.unwrap_or(DEFAULT_VALID_EVERY),
         checkpoint_every: args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY),
         sample_seconds: args.sample_seconds.unwrap_or(match codec {
+            _ if srnn => 0.0,
             // Music is cheap to sample: a phrase even on a software adapter.
             Codec::Perf388 => 20.0,
             Codec::MuLaw256 if gpu.is_software() => 1.0,
@@ -603,7 +755,7 @@ pub(crate) fn train(
                 valid,
             )?;
             run.check_fits(gpu)?;
-            let params = init.map(|c| c.params);
+            let params = init.map(InitModel::params);
             let s = Session::start(gpu, kernels, run, &audio.train, &audio.valid, params)?;
             create_out()?;
             if args.force {

@@ -382,6 +382,10 @@ impl TrainLoop<'_> {
         let state = self.session.save(&self.out, self.elapsed())?;
         self.write_curves()?;
         let run = &self.session.run;
+        // SampleRNN runs make no previews yet (`gruwave sample` plays their model).
+        let Some(layout) = run.model.gru_layout() else {
+            return Ok(());
+        };
         if !with_preview || run.sample_seconds <= 0.0 {
             return Ok(());
         }
@@ -400,7 +404,7 @@ impl TrainLoop<'_> {
         write_preview(
             self.gpu,
             self.kernels,
-            (self.session.trainer.layout(), &state.params),
+            (&layout, &state.params),
             &spec,
             &path,
             &mut |done| bar.set_message(format!("generating {done}/{total:.0} {unit}")),

@@ -4,11 +4,12 @@
 
 use super::Workspace;
 use crate::codec::Codec;
-use crate::data::{Batch, Track};
+use crate::data::{Batch, Lookback, Track};
 use crate::gpu::Gpu;
 use crate::kernels::Kernels;
 use crate::model::ParamLayout;
-use anyhow::{bail, Result};
+use crate::samplernn::{SrnnLayout, SrnnWorkspace};
+use anyhow::{bail, ensure, Result};
 use std::sync::Arc;
 
 /// Windows that cover a set of tracks once.
@@ -44,6 +45,12 @@ impl EvalWindows {
     /// Plans an evaluation of `tracks` with up to `batch` streams of windows of `tbptt`
     /// predictions. Fewer streams are used when there are fewer windows than `batch`.
     pub fn new(tracks: &[Track], batch: usize, tbptt: usize, codec: Codec) -> Result<EvalWindows> {
+        Self::plan(tracks, batch, tbptt, codec == Codec::Perf388)
+    }
+
+    /// As `new`, scoring every token of every file from a reset (`tails`), whatever the
+    /// codec: each stream takes whole files, and a file's short last window is padded.
+    pub fn plan(tracks: &[Track], batch: usize, tbptt: usize, tails: bool) -> Result<EvalWindows> {
         if batch == 0 || tbptt == 0 {
             bail!("batch size and TBPTT length must be positive (got B = {batch}, T = {tbptt})");
         }
@@ -52,7 +59,6 @@ impl EvalWindows {
         if tbptt > max {
             bail!("the TBPTT window T (--tbptt) must be at most {max}, got {tbptt}");
         }
-        let tails = codec == Codec::Perf388;
         let mut tokens = Vec::new();
         let mut starts = Vec::new();
         for t in tracks {
@@ -206,6 +212,97 @@ fn whole_files(starts: Vec<Window>, batch: usize) -> (Vec<Window>, usize) {
         })
         .collect();
     (windows, b)
+}
+
+/// A validation or evaluation pass over a whole held-out set, of either model family.
+pub trait Evaluate {
+    /// The plan of windows it scores.
+    fn windows(&self) -> &EvalWindows;
+    /// Passes in all, for progress reports.
+    fn passes(&self) -> usize;
+    /// Mean NLL in nats over every planned prediction; `progress` gets the passes done.
+    fn mean_nats(&self, progress: &mut dyn FnMut(usize)) -> Result<f64>;
+}
+
+impl Evaluate for Evaluator {
+    fn windows(&self) -> &EvalWindows {
+        Evaluator::windows(self)
+    }
+    fn passes(&self) -> usize {
+        Evaluator::passes(self)
+    }
+    fn mean_nats(&self, progress: &mut dyn FnMut(usize)) -> Result<f64> {
+        Evaluator::mean_nats(self, progress)
+    }
+}
+
+/// A SampleRNN's forward passes over [`EvalWindows::plan`]ned with whole files: every
+/// file is scored from a reset (lookback q/2, tiers from h0), chunk by chunk; a file's
+/// last chunk is padded and only its real targets are scored (a masked tail).
+pub struct SrnnEvaluator {
+    ws: SrnnWorkspace,
+    windows: EvalWindows,
+}
+
+impl SrnnEvaluator {
+    pub fn new(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        layout: &SrnnLayout,
+        params: &wgpu::Buffer,
+        windows: EvalWindows,
+    ) -> Result<SrnnEvaluator> {
+        ensure!(
+            windows.extra() == 0,
+            "a SampleRNN evaluation needs a plan of whole files"
+        );
+        let (b, t) = (windows.batch(), windows.tbptt());
+        let ws = SrnnWorkspace::new(gpu, kernels, layout, params, None, b, t)?;
+        Ok(SrnnEvaluator { ws, windows })
+    }
+}
+
+impl Evaluate for SrnnEvaluator {
+    fn windows(&self) -> &EvalWindows {
+        &self.windows
+    }
+
+    fn passes(&self) -> usize {
+        self.windows.steps()
+    }
+
+    fn mean_nats(&self, progress: &mut dyn FnMut(usize)) -> Result<f64> {
+        let (w, c) = (&self.windows, &self.ws.layout.config);
+        let t = w.tbptt();
+        let mut lookback = Lookback::new(w.batch(), c.lookback(), c.zero_level());
+        let mut nats = 0.0;
+        for step in 0..w.steps() {
+            let batch = w.batch_at(step);
+            self.ws.upload_tokens(&lookback.chunks(&batch))?;
+            self.ws.reset_streams(&batch.reset);
+            let mut enc = self
+                .ws
+                .gpu
+                .device
+                .create_command_encoder(&Default::default());
+            self.ws.forward.encode(&mut enc, None);
+            self.ws.gpu.queue.submit([enc.finish()]);
+            let losses = self.ws.read_losses()?;
+            for (b, &n) in w.scored(w.batch(), step).iter().enumerate() {
+                nats += losses[b * t..b * t + n]
+                    .iter()
+                    .map(|&x| x as f64)
+                    .sum::<f64>();
+            }
+            progress(step + 1);
+        }
+        let mean = nats / w.predictions() as f64;
+        ensure!(
+            mean.is_finite(),
+            "evaluation gave a non-finite loss ({mean})"
+        );
+        Ok(mean)
+    }
 }
 
 /// Forward passes over [`EvalWindows`], reading the parameters from a GPU buffer.

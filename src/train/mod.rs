@@ -67,6 +67,37 @@ pub trait Graph {
     fn backward(&self) -> Option<&Program>;
     /// One float: the mean loss of the last forward, nats.
     fn loss_buffer(&self) -> &wgpu::Buffer;
+    /// The state carried between windows, read back and restored (for an exact resume).
+    fn read_state(&self) -> Result<Vec<f32>>;
+    fn set_state(&self, h: &[f32]) -> Result<()>;
+}
+
+/// A model chosen at run time (a session trains either family through one type).
+impl Graph for Box<dyn Graph> {
+    fn batch(&self) -> usize {
+        (**self).batch()
+    }
+    fn upload_tokens(&self, tokens: &[u32]) -> Result<()> {
+        (**self).upload_tokens(tokens)
+    }
+    fn reset_streams(&self, reset: &[bool]) {
+        (**self).reset_streams(reset)
+    }
+    fn forward(&self) -> &Program {
+        (**self).forward()
+    }
+    fn backward(&self) -> Option<&Program> {
+        (**self).backward()
+    }
+    fn loss_buffer(&self) -> &wgpu::Buffer {
+        (**self).loss_buffer()
+    }
+    fn read_state(&self) -> Result<Vec<f32>> {
+        (**self).read_state()
+    }
+    fn set_state(&self, h: &[f32]) -> Result<()> {
+        (**self).set_state(h)
+    }
 }
 
 impl Graph for Workspace {
@@ -88,6 +119,12 @@ impl Graph for Workspace {
     fn loss_buffer(&self) -> &wgpu::Buffer {
         &self.stats
     }
+    fn read_state(&self) -> Result<Vec<f32>> {
+        Workspace::read_state(self)
+    }
+    fn set_state(&self, h: &[f32]) -> Result<()> {
+        Workspace::set_state(self, h)
+    }
 }
 
 impl Graph for crate::samplernn::SrnnWorkspace {
@@ -108,6 +145,12 @@ impl Graph for crate::samplernn::SrnnWorkspace {
     }
     fn loss_buffer(&self) -> &wgpu::Buffer {
         self.loss_buffer()
+    }
+    fn read_state(&self) -> Result<Vec<f32>> {
+        Self::read_state(self)
+    }
+    fn set_state(&self, h: &[f32]) -> Result<()> {
+        Self::set_state(self, h)
     }
 }
 

@@ -4,14 +4,89 @@
 use super::schedule::LrSchedule;
 use super::TrainOptions;
 use crate::codec::Codec;
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, ParamLayout};
+use crate::samplernn::{SrnnConfig, SrnnLayout};
 use anyhow::{ensure, Result};
 use std::path::PathBuf;
+
+/// The model a run trains: a GRU language model or a SampleRNN.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSpec {
+    Gru(ModelConfig),
+    Srnn(SrnnConfig),
+}
+
+impl ModelSpec {
+    /// `gru` or `samplernn` (the --arch names).
+    pub fn arch(&self) -> &'static str {
+        match self {
+            ModelSpec::Gru(_) => "gru",
+            ModelSpec::Srnn(_) => "samplernn",
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ModelSpec::Gru(c) => c.validate(),
+            ModelSpec::Srnn(c) => c.validate(),
+        }
+    }
+
+    /// Floats in the flat parameter vector (None: too large to lay out).
+    pub fn param_count(&self) -> Option<usize> {
+        match self {
+            ModelSpec::Gru(c) => ParamLayout::try_new(c).ok().map(|l| l.total),
+            ModelSpec::Srnn(c) => c.validate().ok().map(|_| SrnnLayout::new(c).total),
+        }
+    }
+
+    /// Floats of the state carried between windows of `batch` streams.
+    pub fn state_len(&self, batch: usize) -> Option<usize> {
+        let (a, b) = match self {
+            ModelSpec::Gru(c) => (c.layers, c.hidden),
+            ModelSpec::Srnn(c) => (c.tiers() * c.rnn_layers, c.dim),
+        };
+        a.checked_mul(batch)?.checked_mul(b)
+    }
+
+    /// "base (...)" or "srnn-tiny (...)", for titles and logs.
+    pub fn named(&self) -> String {
+        match self {
+            ModelSpec::Gru(c) => c.named(),
+            ModelSpec::Srnn(c) => c.named(),
+        }
+    }
+
+    /// The GRU's parameter layout (None for a SampleRNN).
+    pub fn gru_layout(&self) -> Option<ParamLayout> {
+        match self {
+            ModelSpec::Gru(c) => Some(ParamLayout::new(c)),
+            ModelSpec::Srnn(_) => None,
+        }
+    }
+
+    /// Tokens of context before a window's targets: 1 for the GRU, L for a SampleRNN.
+    pub fn lookback(&self) -> usize {
+        match self {
+            ModelSpec::Gru(_) => 1,
+            ModelSpec::Srnn(c) => c.lookback(),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSpec::Gru(c) => write!(f, "{c}"),
+            ModelSpec::Srnn(c) => write!(f, "SampleRNN {c}"),
+        }
+    }
+}
 
 /// The settings of a run; saved with the trainer state so `--resume` needs none of them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunConfig {
-    pub model: ModelConfig,
+    pub model: ModelSpec,
     pub batch: usize,
     pub tbptt: usize,
     pub opts: TrainOptions,
@@ -72,6 +147,14 @@ impl RunConfig {
                 self.model
             );
         }
+        if let ModelSpec::Srnn(c) = &self.model {
+            let l = c.lookback();
+            ensure!(
+                t.is_multiple_of(l),
+                "a SampleRNN's window T (--tbptt) must be a multiple of its lookback L = {l} \
+                 (the product of its frame sizes), got {t}"
+            );
+        }
         crate::audio::check_sample_rate(self.sample_rate)?;
         ensure!(
             (0.0..=MAX_SAMPLE_SECONDS).contains(&self.sample_seconds),
@@ -83,25 +166,25 @@ impl RunConfig {
 
     /// The largest buffers of a run with `b` streams, in floats (None: overflow).
     fn buffers(&self, b: usize) -> [(&'static str, Option<usize>); 4] {
-        let c = self.model;
         let rows = b.checked_mul(self.tbptt);
         let times = |k: usize| rows.and_then(|r| r.checked_mul(k));
-        [
-            (
+        let (act, width, logits) = match &self.model {
+            ModelSpec::Gru(c) => (
                 "the saved gates (B*T*4H)",
-                times(c.hidden.saturating_mul(4)),
+                c.hidden.saturating_mul(4),
+                c.vocab,
             ),
-            ("the logits (B*T*V)", times(c.vocab)),
-            (
-                "the hidden state (L*B*H)",
-                c.layers
-                    .checked_mul(b)
-                    .and_then(|x| x.checked_mul(c.hidden)),
+            ModelSpec::Srnn(c) => (
+                "the MLP activations (B*T*3D)",
+                c.dim.saturating_mul(3),
+                c.levels,
             ),
-            (
-                "the parameters",
-                crate::model::ParamLayout::try_new(&c).ok().map(|l| l.total),
-            ),
+        };
+        [
+            (act, times(width)),
+            ("the logits (B*T*V)", times(logits)),
+            ("the carried state", self.model.state_len(b)),
+            ("the parameters", self.model.param_count()),
         ]
     }
 
@@ -117,13 +200,13 @@ impl RunConfig {
         }
         // The parameters, their initialisation, the Adam moments read back at a
         // checkpoint and the serialised state: about 7 copies on the host.
-        let total = crate::model::ParamLayout::new(&self.model).total as u64;
+        let total = self.model.param_count().unwrap_or(usize::MAX) as u64;
         let need = total * 4 * 7;
         if let Some(free) = available_memory() {
             ensure!(
                 need <= free,
                 "a model with {} needs about {:.1} GiB of host memory to train, more than the \
-                 {:.1} GiB free: use a smaller --hidden, --embed or --layers",
+                 {:.1} GiB free: use a smaller model",
                 self.model,
                 need as f64 / (1u64 << 30) as f64,
                 free as f64 / (1u64 << 30) as f64

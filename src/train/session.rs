@@ -2,15 +2,16 @@
 //! or resumed from a [`TrainerState`] so that the continuation is bit-identical to an
 //! uninterrupted run.
 
-use super::eval::{EvalWindows, Evaluator};
-pub use super::run_config::RunConfig;
+use super::eval::{EvalWindows, Evaluate, Evaluator, SrnnEvaluator};
+pub use super::run_config::{ModelSpec, RunConfig};
 use super::state::TrainerState;
-use super::{StepStats, Trainer};
+use super::{Graph, StepStats, Trainer, Workspace};
 use crate::codec::Codec;
-use crate::data::{Streams, Track};
+use crate::data::{Lookback, Streams, Track};
 use crate::gpu::Gpu;
 use crate::kernels::Kernels;
-use crate::model::{init_params, save_model_as, ParamLayout};
+use crate::model::{save_model_as, ParamLayout};
+use crate::samplernn::{save_srnn, SrnnLayout, SrnnWorkspace};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -47,9 +48,11 @@ pub fn fingerprint(tracks: &[Track]) -> u64 {
 
 pub struct Session {
     pub run: RunConfig,
-    pub trainer: Trainer,
+    pub trainer: Trainer<Box<dyn Graph>>,
     streams: Streams,
-    evaluator: Option<Evaluator>,
+    /// SampleRNN: turns the streams' windows into chunks with L tokens of lookback.
+    lookback: Option<Lookback>,
+    evaluator: Option<Box<dyn Evaluate>>,
     fingerprint: u64,
     elapsed_before: f64,
 }
@@ -65,8 +68,10 @@ impl Session {
         valid: &[Track],
         init: Option<Vec<f32>>,
     ) -> Result<Session> {
-        let layout = ParamLayout::new(&run.model);
-        let params = init.unwrap_or_else(|| init_params(&layout, run.seed));
+        let params = init.unwrap_or_else(|| match &run.model {
+            ModelSpec::Gru(c) => crate::model::init_params(&ParamLayout::new(c), run.seed),
+            ModelSpec::Srnn(c) => crate::samplernn::init_params(c, run.seed),
+        });
         let streams = Self::streams(&run, train)?;
         Self::build(gpu, kernels, run, streams, train, valid, &params, 0.0)
     }
@@ -103,6 +108,10 @@ impl Session {
         s.trainer
             .write_moments(&state.adam_m, &state.adam_v, state.step)?;
         s.trainer.workspace().set_state(&state.hidden)?;
+        s.lookback = s.lookback.map(|lb| {
+            let len = s.run.model.lookback();
+            lb.with_history(s.streams.history(len))
+        });
         Ok(s)
     }
 
@@ -126,32 +135,95 @@ impl Session {
         params: &[f32],
         elapsed_before: f64,
     ) -> Result<Session> {
-        let layout = ParamLayout::new(&run.model);
-        let mut trainer = Trainer::new(
-            gpu, kernels, &layout, params, run.batch, run.tbptt, run.opts,
-        )?;
+        let mut trainer = Self::trainer(gpu, kernels, &run, params)?;
         trainer.set_schedule(run.schedule);
         let evaluator = if valid.is_empty() {
             None
         } else {
-            let batch = run.batch.max(MIN_VALID_BATCH);
-            let windows = EvalWindows::new(valid, batch, run.tbptt, run.codec)
-                .context("the validation data cannot be used")?;
-            Some(Evaluator::new(
+            Some(Self::new_evaluator(
                 gpu,
                 kernels,
-                &layout,
+                &run,
                 trainer.params_buffer(),
-                windows,
+                valid,
             )?)
+        };
+        let lookback = match &run.model {
+            ModelSpec::Gru(_) => None,
+            ModelSpec::Srnn(c) => Some(Lookback::new(run.batch, c.lookback(), c.zero_level())),
         };
         Ok(Session {
             run,
             trainer,
             streams,
+            lookback,
             evaluator,
             fingerprint: fingerprint(train),
             elapsed_before,
+        })
+    }
+
+    /// The trainer of the run's model, from `params`.
+    fn trainer(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        run: &RunConfig,
+        params: &[f32],
+    ) -> Result<Trainer<Box<dyn Graph>>> {
+        anyhow::ensure!(
+            Some(params.len()) == run.model.param_count(),
+            "parameter vector has the wrong length"
+        );
+        let p = gpu.storage_from("params", params);
+        let g = gpu.storage("grads", (params.len() * 4) as u64);
+        let (b, t) = (run.batch, run.tbptt);
+        let ws: Box<dyn Graph> = match &run.model {
+            ModelSpec::Gru(c) => {
+                let layout = ParamLayout::new(c);
+                Box::new(Workspace::new(gpu, kernels, &layout, &p, Some(&g), b, t)?)
+            }
+            ModelSpec::Srnn(c) => {
+                let layout = SrnnLayout::new(c);
+                Box::new(SrnnWorkspace::new(
+                    gpu,
+                    kernels,
+                    &layout,
+                    &p,
+                    Some(&g),
+                    b,
+                    t,
+                )?)
+            }
+        };
+        Trainer::with_graph(gpu, kernels, p, g, ws, run.opts)
+    }
+
+    /// The validation of the run's model over `valid`, reading the live `params`.
+    fn new_evaluator(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        run: &RunConfig,
+        params: &wgpu::Buffer,
+        valid: &[Track],
+    ) -> Result<Box<dyn Evaluate>> {
+        let batch = run.batch.max(MIN_VALID_BATCH);
+        let why = "the validation data cannot be used";
+        Ok(match &run.model {
+            ModelSpec::Gru(c) => {
+                let windows = EvalWindows::new(valid, batch, run.tbptt, run.codec).context(why)?;
+                Box::new(Evaluator::new(
+                    gpu,
+                    kernels,
+                    &ParamLayout::new(c),
+                    params,
+                    windows,
+                )?)
+            }
+            ModelSpec::Srnn(c) => {
+                let windows = EvalWindows::plan(valid, batch, run.tbptt, true).context(why)?;
+                let layout = SrnnLayout::new(c);
+                Box::new(SrnnEvaluator::new(gpu, kernels, &layout, params, windows)?)
+            }
         })
     }
 
@@ -180,7 +252,10 @@ impl Session {
     /// runs. `collect` returns the stats.
     pub fn submit(&mut self) -> Result<()> {
         let batch = self.streams.next_batch();
-        self.trainer.submit_step(&batch.tokens, &batch.reset)
+        match &mut self.lookback {
+            Some(lb) => self.trainer.submit_step(&lb.chunks(&batch), &batch.reset),
+            None => self.trainer.submit_step(&batch.tokens, &batch.reset),
+        }
     }
 
     /// The stats of the steps submitted since the last call, in order; fails on a
@@ -194,8 +269,8 @@ impl Session {
         self.trainer.uncollected()
     }
 
-    pub fn evaluator(&self) -> Option<&Evaluator> {
-        self.evaluator.as_ref()
+    pub fn evaluator(&self) -> Option<&dyn Evaluate> {
+        self.evaluator.as_deref()
     }
 
     /// Validation loss in nats over the whole held-out set, or `None` without one.
@@ -225,13 +300,17 @@ impl Session {
     /// Writes `dir/model.safetensors` and `dir/trainer_state.safetensors` (each atomically).
     pub fn save(&self, dir: &Path, elapsed_s: f64) -> Result<TrainerState> {
         let state = self.snapshot(elapsed_s)?;
-        save_model_as(
-            &dir.join(MODEL_FILE),
-            self.trainer.layout(),
-            &state.params,
-            self.run.codec,
-            self.run.sample_rate,
-        )?;
+        let (path, rate) = (dir.join(MODEL_FILE), self.run.sample_rate);
+        match &self.run.model {
+            ModelSpec::Gru(c) => {
+                let layout = ParamLayout::new(c);
+                save_model_as(&path, &layout, &state.params, self.run.codec, rate)?
+            }
+            ModelSpec::Srnn(c) => {
+                let codec = Some(self.run.codec.name());
+                save_srnn(&path, &SrnnLayout::new(c), &state.params, Some(rate), codec)?
+            }
+        }
         state.save(&dir.join(STATE_FILE))?;
         Ok(state)
     }

@@ -5,12 +5,13 @@
 //! The parameters are stored here as well as in model.safetensors, so that the state
 //! is self-consistent even if a crash falls between writing the two files.
 
-use super::run_config::RunConfig;
+use super::run_config::{ModelSpec, RunConfig};
 use super::schedule::{LrSchedule, LrShape};
 use super::TrainOptions;
 use crate::codec::Codec;
 use crate::fsutil::write_bytes_atomic;
 use crate::model::{tensor_f32, ModelConfig, CODEC};
+use crate::samplernn::SrnnConfig;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -29,7 +30,7 @@ pub struct TrainerState {
     pub params: Vec<f32>,
     pub adam_m: Vec<f32>,
     pub adam_v: Vec<f32>,
-    /// Carried hidden state, `[L, B, H]`.
+    /// Carried state: the GRU's `[L, B, H]`, or every SampleRNN tier's `[R, B, D]`.
     pub hidden: Vec<f32>,
     /// Where each training stream's next window starts ([`crate::data::Streams::position`]).
     pub stream_pos: Vec<u64>,
@@ -42,7 +43,6 @@ pub struct TrainerState {
 impl TrainerState {
     pub fn save(&self, path: &Path) -> Result<()> {
         let f32_bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-        let c = self.run.model;
         let tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = vec![
             (
                 "params",
@@ -65,7 +65,7 @@ impl TrainerState {
             (
                 "hidden",
                 Dtype::F32,
-                vec![c.layers, self.run.batch, c.hidden],
+                vec![self.hidden.len()],
                 f32_bytes(&self.hidden),
             ),
             (
@@ -167,17 +167,12 @@ impl TrainerState {
 
     /// Tensor sizes agree with the run's model and batch.
     fn check(&self) -> Result<()> {
-        let total = crate::model::ParamLayout::new(&self.run.model).total;
-        let c = self.run.model;
+        let total = self.run.model.param_count().unwrap_or(usize::MAX);
         ensure!(self.params.len() == total, "params has the wrong length");
         ensure!(self.adam_m.len() == total, "adam.m has the wrong length");
         ensure!(self.adam_v.len() == total, "adam.v has the wrong length");
-        let hidden = c
-            .layers
-            .checked_mul(self.run.batch)
-            .and_then(|x| x.checked_mul(c.hidden));
         ensure!(
-            Some(self.hidden.len()) == hidden,
+            Some(self.hidden.len()) == self.run.model.state_len(self.run.batch),
             "hidden has the wrong size"
         );
         ensure!(
@@ -192,11 +187,7 @@ fn run_to_json(r: &RunConfig) -> Value {
     let paths = |v: &[PathBuf]| -> Vec<String> {
         v.iter().map(|p| p.to_string_lossy().into_owned()).collect()
     };
-    json!({
-        "vocab": r.model.vocab,
-        "embed": r.model.embed,
-        "hidden": r.model.hidden,
-        "layers": r.model.layers,
+    let mut v = json!({
         "batch": r.batch,
         "tbptt": r.tbptt,
         "lr": r.opts.lr,
@@ -220,7 +211,48 @@ fn run_to_json(r: &RunConfig) -> Value {
         "valid_every": r.valid_every,
         "checkpoint_every": r.checkpoint_every,
         "sample_seconds": r.sample_seconds,
-    })
+    });
+    let model = match &r.model {
+        ModelSpec::Gru(m) => json!({
+            "vocab": m.vocab, "embed": m.embed, "hidden": m.hidden, "layers": m.layers,
+        }),
+        ModelSpec::Srnn(m) => json!({
+            "arch": "samplernn", "frame_sizes": m.frame_sizes, "dim": m.dim,
+            "rnn_layers": m.rnn_layers, "levels": m.levels,
+        }),
+    };
+    v.as_object_mut()
+        .expect("an object")
+        .extend(model.as_object().expect("an object").clone());
+    v
+}
+
+/// The model keys of the run JSON; states without "arch" hold GRU runs.
+fn model_from_json(v: &Value) -> Result<ModelSpec> {
+    let us = |k: &str| {
+        v[k].as_u64()
+            .map(|x| x as usize)
+            .ok_or_else(|| anyhow!("'{k}' is missing or not an integer"))
+    };
+    match v["arch"].as_str().unwrap_or("gru") {
+        "gru" => Ok(ModelSpec::Gru(ModelConfig::new(
+            us("vocab")?,
+            us("embed")?,
+            us("hidden")?,
+            us("layers")?,
+        )?)),
+        "samplernn" => {
+            let frames: Vec<usize> = serde_json::from_value(v["frame_sizes"].clone())
+                .context("'frame_sizes' is missing or not a list of integers")?;
+            Ok(ModelSpec::Srnn(SrnnConfig::new(
+                &frames,
+                us("dim")?,
+                us("rnn_layers")?,
+                us("levels")?,
+            )?))
+        }
+        other => bail!("unknown model architecture '{other}'"),
+    }
 }
 
 fn run_from_json(v: &Value) -> Result<RunConfig> {
@@ -245,7 +277,7 @@ fn run_from_json(v: &Value) -> Result<RunConfig> {
             .collect()
     };
     Ok(RunConfig {
-        model: ModelConfig::new(us("vocab")?, us("embed")?, us("hidden")?, us("layers")?)?,
+        model: model_from_json(v)?,
         batch: us("batch")?,
         tbptt: us("tbptt")?,
         opts: TrainOptions {
