@@ -10,6 +10,7 @@ mod preview;
 mod render;
 mod sample;
 mod sample_midi;
+mod sample_srnn;
 mod spectrogram;
 mod stats;
 mod train;
