@@ -33,9 +33,12 @@ pub struct BenchArgs {
     /// Also write the results as JSON
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Timed training steps per configuration (after 3 warm-up steps)
+    /// Timed training steps per configuration (after --warmup steps)
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
+    /// Untimed training steps before the timed ones
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
     /// Timed tokens (samples) per stream for sampling (1 stream; 64 streams run half as many)
     #[arg(long, default_value_t = 2048)]
     pub tokens: usize,
@@ -82,7 +85,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let mut profiles = Vec::new();
     for p in &presets {
         if a.what.iter().any(|w| w == "train") {
-            let r = train(&gpu, &k, p, 3, a.steps, a.profile)?;
+            let r = train(&gpu, &k, p, a.warmup, a.steps, a.profile)?;
             println!(
                 "{:<7} {:<7} {:>7} {:>13.0} {:>10.3} {:>9} {:>12}  B={} T={} loss={:.3}, 1 submit/step, loss read every {} steps ({:.0} tokens/s reading every step)",
                 p.name, "train", p.batch, r.tokens_per_s, r.ms_per_step, "", r.dispatches_per_step, p.batch, p.tbptt, r.final_loss,
@@ -213,7 +216,7 @@ fn run_srnn(a: &BenchArgs, gpu: &Arc<Gpu>, k: &Arc<Kernels>) -> Result<ExitCode>
         let c = p.config();
         if a.what.iter().any(|w| w == "train") {
             let flops = srnn::TRAIN_FLOPS_FACTOR * c.forward_flops_per_sample(false);
-            let r = srnn::train(gpu, k, p, 3, a.steps, a.profile)?;
+            let r = srnn::train(gpu, k, p, a.warmup, a.steps, a.profile)?;
             println!(
                 "{:<10} {:<6} {:>7} {:>11.0} {:>10.3} {:>8} {:>11} {:>10.3e} {:>8.2}  B={} T={} loss={:.3}, 1 submit/step, loss read every {} steps ({:.0} samples/s reading every step)",
                 p.name, "train", p.batch, r.tokens_per_s, r.ms_per_step, "", r.dispatches_per_step, flops,
