@@ -11,9 +11,10 @@
 # $CORPUS): a folder with train/ and valid/ WAVs [default: ../shared/corpus/bach-piano].
 # Also $VALID_EVERY (steps between validations, default 200), $OUT (results folder, default
 # benches/results/quality), $BIN (a built gruwave; default: build --release), $SECONDS_OUT
-# (seconds of each sample and of the real clip, default 4).
+# (seconds of each sample and of the real clip, default 4), $VALID_FILES (validate on only
+# the first N validation files: validation is slow on a software adapter).
 # Small scale on a software adapter (lavapipe):
-#   BIN=target/debug/gruwave VALID_EVERY=20 benches/quality.sh 3 tiny,srnn-tiny
+#   BIN=target/debug/gruwave VALID_EVERY=20 VALID_FILES=1 benches/quality.sh 3 tiny,srnn-tiny
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-${MINUTES:-20}}
@@ -30,7 +31,7 @@ fi
 shopt -s nullglob
 train=("$corpus"/train/*.wav)
 valid=()
-for f in "$corpus"/valid/*.wav; do valid+=(--valid "$f"); done
+for f in $(ls "$corpus"/valid/*.wav | head -n "${VALID_FILES:-1000}"); do valid+=(--valid "$f"); done
 [ ${#train[@]} -gt 0 ] || { echo "no WAVs in $corpus/train" >&2; exit 1; }
 [ ${#valid[@]} -gt 0 ] || { echo "no WAVs in $corpus/valid" >&2; exit 1; }
 mkdir -p "$out"
