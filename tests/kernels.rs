@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use gruwave::gpu::ProgramBuilder;
-use gruwave::kernels::{Buf, Epilogue, GemmChoice, GemmTile, KernelOptions, Mat, COLSUM_PARTS};
+use gruwave::kernels::{Epilogue, GemmChoice, GemmTile, KernelOptions, Mat, COLSUM_PARTS};
 use gruwave::Kernels;
 use std::sync::Arc;
 

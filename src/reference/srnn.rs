@@ -55,7 +55,7 @@ pub fn srnn_mlp_input(
     a: &mut [f64],
 ) {
     let (b, dim, q) = (us(p.batch), us(p.dim), us(p.levels));
-    for e in 0..us(p.rows) * dim {
+    for (e, out) in a.iter_mut().enumerate().take(us(p.rows) * dim) {
         let (row, d) = (e / dim, e % dim);
         let at = (row % b) * us(p.tok_stride) + us(p.tok_off) + row / b;
         let mut s = y0[mlp_cond_at(p, row, d)];
@@ -63,7 +63,7 @@ pub fn srnn_mlp_input(
             let tok = (tokens[at + i] as usize).min(q - 1);
             s += tables[(i * q + tok) * dim + d];
         }
-        a[e] = s.max(0.0);
+        *out = s.max(0.0);
     }
 }
 

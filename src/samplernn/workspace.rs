@@ -89,7 +89,7 @@ impl SrnnWorkspace {
         let l = c.lookback();
         ensure!(batch > 0, "the batch must be at least 1");
         ensure!(
-            tbptt > 0 && tbptt % l == 0,
+            tbptt > 0 && tbptt.is_multiple_of(l),
             "a SampleRNN window T must be a positive multiple of the lookback L = {l} (the \
              product of the frame sizes {:?}), got {tbptt}",
             c.frame_sizes
