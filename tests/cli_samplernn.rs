@@ -2,19 +2,9 @@
 
 use gruwave::samplernn::{init_params, save_srnn, SrnnConfig, SrnnLayout};
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn gruwave(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gruwave"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .args(args)
-        .output()
-        .expect("the gruwave binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{gruwave, stderr};
 
 /// A small random SampleRNN (srnn-tiny's tiers, narrower) saved at 8 kHz.
 fn model(dir: &Path) -> String {
