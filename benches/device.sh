@@ -3,7 +3,7 @@
 # ../shared/gpu/README.md): gruwave's bench and PyTorch's on the same card in one call, then
 # a short real training run of `base` on the bundled clips and a generated sample.
 # Needs .gl/ (loader .debs) and .devbench/ carried: benches/prepare-device.sh makes both.
-# Environment: CONFIGS, TORCH_CONFIGS, WHAT (train,sample); TESTS=1 first runs the GPU
+# Environment: CONFIGS, SRNN_CONFIGS, TORCH_CONFIGS, WHAT (train,sample); TESTS=1 first runs the GPU
 # tests; AB_SUBGROUPS=1 adds a `base` bench with the tree reductions (GRUWAVE_SUBGROUPS=0);
 # TRAIN_MINUTES=N ends with a real training run.
 set -u
@@ -40,6 +40,10 @@ if [ -n "${AB_SUBGROUPS:-}" ]; then
     > "$OUT/gruwave_bench_nosubgroups.txt" 2>&1
   grep -E "^(features|base)" "$OUT/gruwave_bench_nosubgroups.txt"
 fi
+echo "== gruwave SampleRNN =="
+timeout 300 $BIN bench --arch samplernn --config "${SRNN_CONFIGS:-srnn-tiny,srnn-small,srnn-base}" \
+  --what "${WHAT:-train,sample}" --profile --json "$OUT/gruwave_bench_srnn.json" > "$OUT/gruwave_bench_srnn.txt" 2>&1
+grep -E "^(config|srnn)" "$OUT/gruwave_bench_srnn.txt"
 echo "== gruwave MIDI (event) models =="
 timeout 200 $BIN bench --config midi-small,midi-base --what "${WHAT:-train,sample}" \
   --json "$OUT/gruwave_bench_midi.json" > "$OUT/gruwave_bench_midi.txt" 2>&1

@@ -2,6 +2,8 @@
 
 use crate::train::metrics::MetricsRow;
 use anyhow::{anyhow, bail, Context, Result};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use std::path::Path;
@@ -80,8 +82,13 @@ pub fn plot_metrics(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -
     if rows.is_empty() {
         bail!("{}: nothing to plot yet", path.display());
     }
+    save_png(path, |tmp| draw(tmp, rows, title, unit))
+}
+
+/// Runs `draw` on a temporary name beside `path`, then renames it into place.
+fn save_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension("tmp.png");
-    draw(&tmp, rows, title, unit)
+    draw(&tmp)
         .and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into))
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
@@ -89,8 +96,58 @@ pub fn plot_metrics(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -
         .with_context(|| format!("{}: cannot write the plot", path.display()))
 }
 
-fn draw(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -> Result<()> {
+type Chart<'a> = ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The axes of a plot on `root`: `x` across (labels with `x_decimals`), `y` up.
+fn axes<'a>(
+    root: &DrawingArea<BitMapBackend<'a>, Shift>,
+    title: &str,
+    (x, x_desc, x_decimals): (std::ops::Range<f64>, &str, usize),
+    (y, y_desc): (std::ops::Range<f64>, &str),
+) -> Result<Chart<'a>> {
     let font = font()?;
+    let err = |e: &dyn std::fmt::Display| anyhow!("{e}");
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (font, 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((font, 16))
+        .axis_desc_style((font, 18))
+        .max_light_lines(2)
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .x_label_formatter(&|x| format!("{x:.x_decimals$}"))
+        .draw()
+        .map_err(|e| err(&e))?;
+    Ok(chart)
+}
+
+/// The legend, top right, and the finished picture.
+fn finish(chart: &mut Chart, root: &DrawingArea<BitMapBackend, Shift>) -> Result<()> {
+    let font = font()?;
+    let err = |e: &dyn std::fmt::Display| anyhow!("{e}");
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((font, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+fn draw(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("{e}");
     let steps: Vec<f64> = rows.iter().map(|r| r.step as f64).collect();
     let train: Vec<f64> = rows.iter().map(|r| r.train_bits).collect();
@@ -115,27 +172,13 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -> Result<()>
     let x1 = steps.last().copied().unwrap_or(1.0).max(1.0) * 1.02;
 
     let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (font, 24))
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x1, y0..y1)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("optimiser step")
-        .y_desc(format!("bits per {unit}"))
-        .label_style((font, 16))
-        .axis_desc_style((font, 18))
-        .max_light_lines(2)
-        .light_line_style(RGBColor(240, 240, 240))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .y_label_formatter(&|y| format!("{y:.2}"))
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let y_desc = format!("bits per {unit}");
+    let mut chart = axes(
+        &root,
+        title,
+        (0.0..x1, "optimiser step", 0),
+        (y0..y1, &y_desc),
+    )?;
 
     let raw_color = RGBColor(170, 200, 235);
     let train_color = RGBColor(31, 100, 180);
@@ -175,16 +218,66 @@ fn draw(path: &Path, rows: &[MetricsRow], title: &str, unit: &str) -> Result<()>
             )
             .map_err(|e| err(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((font, 16))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+    finish(&mut chart, &root)
+}
+
+/// One run's validation curve: its label and (training seconds, bits per sample) points.
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Validation bits per `unit` of several runs against training time (minutes) in one PNG,
+/// written atomically as `plot_metrics` writes.
+pub fn plot_compare(path: &Path, curves: &[Curve], title: &str, unit: &str) -> Result<()> {
+    if curves.iter().all(|c| c.points.is_empty()) {
+        bail!("{}: no validation points to plot", path.display());
+    }
+    save_png(path, |tmp| draw_compare(tmp, curves, title, unit))
+}
+
+/// Line colours of the compared runs, in turn.
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 100, 180),
+    RGBColor(214, 60, 40),
+    RGBColor(40, 150, 70),
+    RGBColor(150, 80, 170),
+    RGBColor(230, 140, 20),
+    RGBColor(90, 90, 90),
+];
+
+fn draw_compare(path: &Path, curves: &[Curve], title: &str, unit: &str) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("{e}");
+    let all = || curves.iter().flat_map(|c| c.points.iter());
+    let x1 = all().map(|p| p.0 / 60.0).fold(0.0, f64::max).max(1e-3) * 1.03;
+    let lo = all().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = all()
+        .map(|p| p.1)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(lo + 0.1);
+    let span = hi - lo;
+    let (y0, y1) = ((lo - 0.08 * span).max(0.0), hi + 0.3 * span);
+    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
+    let y_desc = format!("validation bits per {unit}");
+    let mut chart = axes(
+        &root,
+        title,
+        (0.0..x1, "training time (minutes)", 1),
+        (y0..y1, &y_desc),
+    )?;
+    for (c, color) in curves.iter().zip(PALETTE.iter().cycle()) {
+        let color = *color;
+        let pts: Vec<(f64, f64)> = c.points.iter().map(|&(t, b)| (t / 60.0, b)).collect();
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(c.label.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2)));
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| err(&e))?;
+    }
+    finish(&mut chart, &root)
 }
 
 #[cfg(test)]

@@ -3,19 +3,13 @@
 
 use gruwave::model::{init_params, save_model, ModelConfig, ParamLayout};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{gruwave, stderr};
 
 fn sample(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gruwave"))
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .arg("sample")
-        .args(args)
-        .output()
-        .expect("the gruwave binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    gruwave(&[&["sample"], args].concat())
 }
 
 /// A small random model saved like a trained one.

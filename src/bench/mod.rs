@@ -3,10 +3,12 @@
 //! per-kernel GPU time profile from timestamp queries; and one op alone (`ops`).
 
 pub mod ops;
+pub mod srnn;
 
 use crate::gpu::{Gpu, KernelTime, Profiler};
 use crate::model::{init_params, ParamLayout, Preset};
 use crate::sample::{SampleOptions, Sampler, Tuning};
+use crate::train::Graph;
 use crate::{Kernels, TrainOptions, Trainer};
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Random tokens, deterministic (a simple LCG: the values only need to be valid ids).
-fn tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
+pub(crate) fn tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
     let mut x = seed
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
@@ -59,7 +61,7 @@ pub struct SampleResult {
     pub profile: Option<BTreeMap<String, KernelTime>>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
@@ -83,10 +85,41 @@ pub fn train(
         p.tbptt,
         TrainOptions::default(),
     )?;
-    let window = p.batch * (p.tbptt + 1);
-    let reset = vec![false; p.batch];
+    let shape = WindowShape {
+        config: p.name,
+        batch: p.batch,
+        tbptt: p.tbptt,
+        window: p.tbptt + 1,
+        vocab: p.model.vocab,
+    };
+    time_steps(gpu, &mut tr, &shape, warmup, steps, profile)
+}
+
+/// What a benchmarked trainer takes: `batch` windows of `window` tokens below `vocab`,
+/// `batch * tbptt` targets each step.
+pub(crate) struct WindowShape {
+    pub config: &'static str,
+    pub batch: usize,
+    pub tbptt: usize,
+    pub window: usize,
+    pub vocab: usize,
+}
+
+/// Times `steps` optimiser steps of `tr` on random windows after `warmup` untimed ones:
+/// the median synchronous step, then the steps back to back; with `profile`, one more
+/// step under the profiler.
+pub(crate) fn time_steps<G: Graph>(
+    gpu: &Arc<Gpu>,
+    tr: &mut Trainer<G>,
+    s: &WindowShape,
+    warmup: usize,
+    steps: usize,
+    profile: bool,
+) -> Result<TrainResult> {
+    let window = s.batch * s.window;
+    let reset = vec![false; s.batch];
     let windows: Vec<Vec<u32>> = (0..warmup + steps.max(1))
-        .map(|i| tokens(window, p.model.vocab, i as u64))
+        .map(|i| tokens(window, s.vocab, i as u64))
         .collect();
     // Synchronous steps: the median step with its loss read back every step.
     let mut times = Vec::new();
@@ -108,17 +141,18 @@ pub fn train(
     let dt = t0.elapsed().as_secs_f64() / (windows.len() - warmup) as f64;
     let profile = match (profile, Profiler::new(gpu, tr.dispatches_per_step())) {
         (true, Some(mut prof)) => {
-            Some(tr.profile_step(&tokens(window, p.model.vocab, 99), &reset, &mut prof)?)
+            Some(tr.profile_step(&tokens(window, s.vocab, 99), &reset, &mut prof)?)
         }
         _ => None,
     };
+    let targets = (s.batch * s.tbptt) as f64;
     Ok(TrainResult {
-        config: p.name,
-        batch: p.batch,
-        tbptt: p.tbptt,
-        tokens_per_s: (p.batch * p.tbptt) as f64 / dt,
+        config: s.config,
+        batch: s.batch,
+        tbptt: s.tbptt,
+        tokens_per_s: targets / dt,
         ms_per_step: dt * 1e3,
-        sync_tokens_per_s: (p.batch * p.tbptt) as f64 / dt_sync,
+        sync_tokens_per_s: targets / dt_sync,
         dispatches_per_step: tr.dispatches_per_step(),
         submits_per_step: 1,
         final_loss: loss,
@@ -177,7 +211,7 @@ pub fn sample(
     })
 }
 
-fn profile_json(p: &Option<BTreeMap<String, KernelTime>>) -> Value {
+pub(crate) fn profile_json(p: &Option<BTreeMap<String, KernelTime>>) -> Value {
     match p {
         None => Value::Null,
         Some(m) => m

@@ -6,10 +6,12 @@ mod bench;
 mod demo;
 mod devices;
 mod eval;
+mod plot_compare;
 mod preview;
 mod render;
 mod sample;
 mod sample_midi;
+mod sample_srnn;
 mod spectrogram;
 mod stats;
 mod train;
@@ -56,6 +58,8 @@ enum Command {
     Render(render::RenderArgs),
     /// Compare the statistics of generated MIDI with reference MIDI (pitch classes, rhythm, ...)
     Stats(stats::StatsArgs),
+    /// Compare runs' validation bits per sample against training time (a table and a PNG)
+    PlotCompare(plot_compare::PlotCompareArgs),
     /// Draw a spectrogram of a WAV file as a PNG (time across, frequency up, level in colour)
     Spectrogram(spectrogram::SpectrogramArgs),
     /// Compose with the bundled chorale model, compare with Bach, and watch a model learn (about 4 minutes)
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Sample(args) => sample::run(args),
         Command::Render(args) => render::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::PlotCompare(args) => plot_compare::run(args),
         Command::Spectrogram(args) => spectrogram::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

@@ -4,9 +4,10 @@
 use crate::audio::{load_wav_at, write_wav};
 use crate::codec::{decode_all, encode_all, Codec};
 use crate::gpu::tuning_cache::{set_retune, TuningCache};
-use crate::model::{load_model, Checkpoint};
+use crate::model::{parse_model, Checkpoint};
 use crate::music::spectrogram::spectrogram_png;
 use crate::sample::{SampleOptions, Sampler, Tuning, MAX_STREAMS};
+use crate::samplernn::{is_samplernn, parse_srnn};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -136,9 +137,41 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             model.display()
         );
     }
-    let ck = load_model(&model)?;
+    let bytes = std::fs::read(&model)
+        .with_context(|| format!("{}: cannot read checkpoint", model.display()))?;
+    if is_samplernn(&bytes) {
+        let ck = parse_srnn(&bytes, &model)?;
+        drop(bytes);
+        return super::sample_srnn::run(&a, &model, &ck);
+    }
+    let ck = parse_model(&bytes, &model)?;
+    drop(bytes);
     let midi = ck.codec == Codec::Perf388;
-    let seconds = a.seconds.unwrap_or(if midi { 30.0 } else { 4.0 });
+    let (seconds, temperature) = if midi {
+        checked_options(&a, 30.0, super::sample_midi::DEFAULT_TEMPERATURE)?
+    } else {
+        checked_options(&a, 4.0, 1.0)?
+    };
+    let opts = SampleOptions {
+        temperature,
+        top_k: a.top_k,
+        seed: a.seed,
+    };
+    if midi {
+        return super::sample_midi::run(&a, &ck, seconds, &opts);
+    }
+    refuse_midi_flags(&a, &model)?;
+    run_audio(&a, &ck, seconds, &opts)
+}
+
+/// --seconds (default `seconds`) and --temperature (default `temperature`), and
+/// --streams, checked.
+pub(crate) fn checked_options(
+    a: &SampleArgs,
+    seconds: f64,
+    temperature: f32,
+) -> Result<(f64, f32)> {
+    let seconds = a.seconds.unwrap_or(seconds);
     if !(seconds > 0.0 && seconds.is_finite()) {
         bail!("--seconds must be a positive number, got {seconds}");
     }
@@ -148,22 +181,15 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             a.streams
         );
     }
-    let temperature = a.temperature.unwrap_or(if midi {
-        super::sample_midi::DEFAULT_TEMPERATURE
-    } else {
-        1.0
-    });
+    let temperature = a.temperature.unwrap_or(temperature);
     if !(temperature >= 0.0 && temperature.is_finite()) {
         bail!("--temperature must be 0 or more, got {temperature}");
     }
-    let opts = SampleOptions {
-        temperature,
-        top_k: a.top_k,
-        seed: a.seed,
-    };
-    if midi {
-        return super::sample_midi::run(&a, &ck, seconds, &opts);
-    }
+    Ok((seconds, temperature))
+}
+
+/// Fails when a MIDI-only flag is given for the audio model `model`.
+pub(crate) fn refuse_midi_flags(a: &SampleArgs, model: &Path) -> Result<()> {
     let audio_only = [
         ("--free", a.free),
         ("--soundfont", a.soundfont.is_some()),
@@ -176,12 +202,12 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             model.display()
         );
     }
-    run_audio(&a, &ck, seconds, &opts)
+    Ok(())
 }
 
 /// Samples per stream for `seconds` at `rate`: at least one, and few enough that the
 /// output fits the free memory.
-fn output_len(seconds: f64, rate: u32, streams: usize) -> Result<usize> {
+pub(crate) fn output_len(seconds: f64, rate: u32, streams: usize) -> Result<usize> {
     let n = (seconds * rate as f64).round() as u64;
     if n == 0 {
         bail!("--seconds {seconds} is shorter than one sample at {rate} Hz");
@@ -209,14 +235,7 @@ fn run_audio(
     let rate = ck.sample_rate;
     let n = output_len(seconds, rate, a.streams)?;
     check_writable(&out_file)?;
-    let prime = match &a.prime {
-        Some(p) if Codec::of_file(p) == Some(Codec::Perf388) => bail!(
-            "{}: a MIDI primer, but the model is an audio (mu-law) model; prime it with a WAV",
-            p.display()
-        ),
-        Some(p) => encode_all(&load_wav_at(p, rate)?.samples),
-        None => Vec::new(),
-    };
+    let prime = prime_codes(a, rate)?;
     let (gpu, kernels) = super::open_gpu()?;
     let mut sampler = Sampler::new(&gpu, &kernels, &ck.layout, &ck.params, a.streams)?;
     // On a GPU, time the work splits worth trying and keep the fastest (tens of ms), unless
@@ -251,13 +270,39 @@ fn run_audio(
     );
     sampler.prime_with_progress(&prime, &mut |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
+    let (out, dt) = with_progress(n, a.streams, rate, |progress| {
+        sampler.generate(n, opts, progress)
+    })?;
+    write_audio(&out_file, &out, rate, seconds, dt)
+}
+
+/// The mu-law codes of the --prime WAV at `rate` (none without --prime).
+pub(crate) fn prime_codes(a: &SampleArgs, rate: u32) -> Result<Vec<u32>> {
+    Ok(match &a.prime {
+        Some(p) if Codec::of_file(p) == Some(Codec::Perf388) => bail!(
+            "{}: a MIDI primer, but the model is an audio (mu-law) model; prime it with a WAV",
+            p.display()
+        ),
+        Some(p) => encode_all(&load_wav_at(p, rate)?.samples),
+        None => Vec::new(),
+    })
+}
+
+/// Runs `generate` (`n` samples on each of `streams` streams at `rate`) under a progress
+/// bar showing samples/s and the real-time factor; its output and the seconds it took.
+pub(crate) fn with_progress<T>(
+    n: usize,
+    streams: usize,
+    rate: u32,
+    generate: impl FnOnce(&mut dyn FnMut(usize)) -> Result<T>,
+) -> Result<(T, f64)> {
     let bar = ProgressBar::new(n as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} samples/stream  {msg}  ETA {eta}")
             .expect("valid template"),
     );
     let t0 = Instant::now();
-    let out = sampler.generate(n, opts, &mut |done| {
-        let rate_now = (done * a.streams) as f64 / t0.elapsed().as_secs_f64();
+    let out = generate(&mut |done| {
+        let rate_now = (done * streams) as f64 / t0.elapsed().as_secs_f64();
         bar.set_position(done as u64);
         bar.set_message(format!(
             "{rate_now:.0} samples/s, {:.2}x real time",
@@ -265,26 +310,39 @@ fn run_audio(
         ));
     })?;
     bar.finish_and_clear();
-    let dt = t0.elapsed().as_secs_f64();
-    let total = (n * a.streams) as f64;
+    Ok((out, t0.elapsed().as_secs_f64()))
+}
+
+/// Writes each stream's mu-law codes as a WAV at `rate` (NAME.wav, or NAME_000.wav, ...)
+/// with a spectrogram PNG beside it, and prints the samples/s of a generation that took
+/// `dt` seconds.
+pub(crate) fn write_audio(
+    out_file: &Path,
+    out: &[Vec<u32>],
+    rate: u32,
+    seconds: f64,
+    dt: f64,
+) -> Result<ExitCode> {
+    let streams = out.len();
+    let total = out.iter().map(Vec::len).sum::<usize>() as f64;
     for (i, tokens) in out.iter().enumerate() {
-        let path = out_path(&out_file, a.streams, i, "wav");
+        let path = out_path(out_file, streams, i, "wav");
         let audio = decode_all(tokens);
         write_wav(&path, &audio, rate)?;
         let title = path.file_name().unwrap_or_default().to_string_lossy();
         spectrogram_png(&audio, rate, &title, &path.with_extension("png"))?;
     }
-    let first = out_path(&out_file, a.streams, 0, "wav");
+    let first = out_path(out_file, streams, 0, "wav");
     println!(
         "wrote {} WAV{} with spectrograms ({} at {rate} Hz{}): {:.0} samples/s, {:.2}x real time",
-        a.streams,
-        if a.streams == 1 { "" } else { "s" },
-        if a.streams == 1 {
+        streams,
+        if streams == 1 { "" } else { "s" },
+        if streams == 1 {
             first.display().to_string()
         } else {
             format!("{} ...", first.display())
         },
-        if a.streams == 1 {
+        if streams == 1 {
             String::new()
         } else {
             format!(", {seconds} s each")

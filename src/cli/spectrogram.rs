@@ -36,6 +36,9 @@ pub struct SpectrogramArgs {
     /// Space the frequency axis in octaves (from two FFT bins, 22 to 44 Hz) instead of linearly
     #[arg(long)]
     pub log: bool,
+    /// Only the first S seconds of the file (to set a real clip beside a short sample)
+    #[arg(long, value_name = "S")]
+    pub seconds: Option<f64>,
 }
 
 pub fn run(a: SpectrogramArgs) -> Result<ExitCode> {
@@ -54,8 +57,18 @@ pub fn run(a: SpectrogramArgs) -> Result<ExitCode> {
         "{}: is the input; give another name for the PNG",
         out.display()
     );
+    if let Some(s) = a.seconds {
+        ensure!(
+            s > 0.0 && s.is_finite(),
+            "--seconds must be a positive number, got {s}"
+        );
+    }
     check_output_file(&out, "output")?;
-    let audio = load_wav(input)?;
+    let mut audio = load_wav(input)?;
+    if let Some(s) = a.seconds {
+        let n = (s * f64::from(audio.sample_rate)).round().max(1.0) as usize;
+        audio.samples.truncate(n);
+    }
     let seconds = audio.samples.len() as f64 / f64::from(audio.sample_rate);
     let title = a.title.unwrap_or_else(|| {
         let name = input.file_name().unwrap_or_default().to_string_lossy();

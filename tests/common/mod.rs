@@ -263,3 +263,17 @@ impl Toks {
 pub fn buf(pb: &mut gruwave::gpu::ProgramBuilder, b: &wgpu::Buffer) -> gruwave::kernels::Buf {
     gruwave::kernels::Buf::register(pb, b)
 }
+
+/// Runs the gruwave binary with `args` (XDG_RUNTIME_DIR set for the GPU).
+pub fn gruwave(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gruwave"))
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .args(args)
+        .output()
+        .expect("the gruwave binary runs")
+}
+
+/// A run's standard error, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
