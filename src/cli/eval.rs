@@ -19,8 +19,8 @@ use std::process::ExitCode;
     samples of each file that do not fill a window are not scored. A MIDI (perf388) model \
     scores every event of every file from a zero state after the start marker, and also \
     reports bits per second of music. A SampleRNN model scores every file from a reset \
-    (lookback q/2, tiers from h0), in chunks of --tbptt samples (rounded up to a multiple \
-    of its lookback); a file's last, partial chunk is scored with a masked tail; a file's \
+    (lookback q/2, tiers from h0), in chunks of --tbptt samples (at least 2048, rounded up to a \
+    multiple of its lookback; the score does not depend on them); a file's last, partial chunk is scored with a masked tail; a file's \
     first sample only serves as input."
 )]
 pub struct EvalArgs {
@@ -47,7 +47,7 @@ fn run_srnn(args: &EvalArgs, bytes: &[u8]) -> Result<ExitCode> {
     let audio = Dataset::load(&args.data, &[], rate, 0.0)?;
     audio.check_codec(Codec::MuLaw256, &args.model)?;
     let l = ckpt.layout.config.lookback();
-    let tbptt = args.tbptt.max(1).div_ceil(l) * l;
+    let tbptt = crate::train::session::srnn_eval_window(args.tbptt.max(1).div_ceil(l) * l, l);
     let windows = EvalWindows::plan(&audio.train, args.batch, tbptt, true)?;
     let (gpu, kernels) = super::open_gpu()?;
     let params = gpu.storage_from("params", &ckpt.params);

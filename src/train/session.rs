@@ -220,7 +220,8 @@ impl Session {
                 )?)
             }
             ModelSpec::Srnn(c) => {
-                let windows = EvalWindows::plan(valid, batch, run.tbptt, true).context(why)?;
+                let t = srnn_eval_window(run.tbptt, c.lookback());
+                let windows = EvalWindows::plan(valid, batch, t, true).context(why)?;
                 let layout = SrnnLayout::new(c);
                 Box::new(SrnnEvaluator::new(gpu, kernels, &layout, params, windows)?)
             }
@@ -315,3 +316,12 @@ impl Session {
         Ok(state)
     }
 }
+
+/// Targets per SampleRNN evaluation chunk: at least `SRNN_EVAL_SAMPLES` (a multiple of the
+/// lookback), since the score does not depend on the chunking and small training windows
+/// would make one submit and readback per few hundred samples.
+pub fn srnn_eval_window(tbptt: usize, lookback: usize) -> usize {
+    tbptt.max(SRNN_EVAL_SAMPLES.div_ceil(lookback) * lookback)
+}
+
+const SRNN_EVAL_SAMPLES: usize = 2048;
