@@ -61,7 +61,8 @@ fn read_at(f: &mut fs::File, pos: u64, n: usize) -> std::io::Result<Vec<u8>> {
 /// of range) get a clear message before the decoder sees the file. A data chunk of size
 /// 0xFFFFFFFF is a streaming recorder's "unknown": the audio runs to the end of the file,
 /// and the returned patches give the RIFF and data sizes the file really has, for the
-/// decoder (which checks a chunk against its parent).
+/// decoder (which checks a chunk against its parent), and any speaker mask fix (see
+/// [`check_channel_mask`]).
 fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch>> {
     let p = path.display();
     let head = read_at(f, 0, 12).with_context(|| format!("{p}: cannot read file"))?;
@@ -76,6 +77,7 @@ fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch
         bail!("{p}: not a WAV file ({what})");
     }
     let mut have_fmt = false;
+    let mut patches = Vec::new();
     let mut pos = 12u64;
     while len.saturating_sub(pos) >= 8 {
         let hdr = read_at(f, pos, 8)?;
@@ -113,6 +115,7 @@ fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch
                 }
                 check_sample_rate(sample_rate)
                     .with_context(|| format!("{p}: invalid WAV header"))?;
+                patches.extend(check_channel_mask(path, f, body, size, channels)?);
                 have_fmt = true;
             }
             b"data" => {
@@ -122,7 +125,8 @@ fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch
                 if size == u32::MAX as u64 {
                     let riff = (len - 8).min(u32::MAX as u64) as u32;
                     let data = (available & !1).min(u32::MAX as u64 - 1) as u32;
-                    return Ok(vec![(4, riff.to_le_bytes()), (pos + 4, data.to_le_bytes())]);
+                    patches.extend([(4, riff.to_le_bytes()), (pos + 4, data.to_le_bytes())]);
+                    return Ok(patches);
                 }
                 if size > available {
                     bail!(
@@ -130,7 +134,7 @@ fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch
                          but only {available} are present"
                     );
                 }
-                return Ok(Vec::new());
+                return Ok(patches);
             }
             _ => {}
         }
@@ -143,10 +147,48 @@ fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch
     bail!("{p}: invalid WAV: no fmt chunk (truncated or corrupt file)")
 }
 
+/// WAVE_FORMAT_EXTENSIBLE: the fmt chunk carries a speaker mask (one bit per channel).
+const WAVE_FORMAT_EXTENSIBLE: u16 = 0xfffe;
+
+/// An extensible fmt chunk (at `body`, `size` bytes) names at most 32 speaker positions: more
+/// channels is an error. A mask whose bit count differs from the channel count would make
+/// the decoder guess positions with a shift that overflows (symphonia-format-riff 0.6
+/// `fix_wave_channel_mask`, found by fuzzing); gruwave averages the channels to mono, so
+/// positions do not matter, and the returned patch gives the decoder the mask of the first
+/// `channels` positions instead.
+fn check_channel_mask(
+    path: &Path,
+    f: &mut fs::File,
+    body: u64,
+    size: u64,
+    channels: u16,
+) -> Result<Option<Patch>> {
+    let p = path.display();
+    let fmt = read_at(f, body, 24)?;
+    if fmt.len() < 24 || size < 24 || u16::from_le_bytes([fmt[0], fmt[1]]) != WAVE_FORMAT_EXTENSIBLE
+    {
+        // Not extensible, or too short to hold a mask: the decoder reads no mask.
+        return Ok(None);
+    }
+    if channels > 32 {
+        bail!(
+            "{p}: invalid WAV: an extensible header with {channels} channels (its speaker \
+             mask names at most 32)"
+        );
+    }
+    let mask = u32::from_le_bytes(fmt[20..24].try_into().unwrap());
+    if mask.count_ones() == channels as u32 {
+        return Ok(None);
+    }
+    let fixed = ((1u64 << channels) - 1) as u32;
+    Ok(Some((body + 20, fixed.to_le_bytes())))
+}
+
 /// Four bytes at an offset that a [`Patched`] file reads differently.
 type Patch = (u64, [u8; 4]);
 
-/// A file read with a few bytes replaced: a streaming WAV's unknown sizes made real.
+/// A file read with a few bytes replaced: a streaming WAV's unknown sizes made real, a
+/// speaker mask made consistent with the channel count.
 struct Patched {
     file: fs::File,
     len: u64,

@@ -136,6 +136,39 @@ fn wav_seed(channels: u16, bits: u16, float: bool, frames: usize) -> Vec<u8> {
     c.into_inner()
 }
 
+/// A WAVE_FORMAT_EXTENSIBLE file of 16-bit silence with the given speaker mask.
+fn ext_wav(channels: u16, mask: u32, frames: usize) -> Vec<u8> {
+    let align = channels * 2;
+    let mut fmt = Vec::new();
+    fmt.extend_from_slice(&0xfffeu16.to_le_bytes());
+    fmt.extend_from_slice(&channels.to_le_bytes());
+    fmt.extend_from_slice(&16000u32.to_le_bytes());
+    fmt.extend_from_slice(&(16000 * align as u32).to_le_bytes());
+    fmt.extend_from_slice(&align.to_le_bytes());
+    fmt.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    fmt.extend_from_slice(&22u16.to_le_bytes()); // extension size
+    fmt.extend_from_slice(&16u16.to_le_bytes()); // valid bits
+    fmt.extend_from_slice(&mask.to_le_bytes());
+    // KSDATAFORMAT_SUBTYPE_PCM
+    fmt.extend_from_slice(&[
+        1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71,
+    ]);
+    // A quiet ramp: all-zero audio is an error of its own.
+    let data: Vec<u8> = (0..align as usize / 2 * frames)
+        .flat_map(|i| ((i as i16 % 200) * 10 + 1).to_le_bytes())
+        .collect();
+    let mut body = b"WAVEfmt ".to_vec();
+    body.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+    body.extend_from_slice(&fmt);
+    body.extend_from_slice(b"data");
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(&data);
+    let mut v = b"RIFF".to_vec();
+    v.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    v.extend_from_slice(&body);
+    v
+}
+
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -166,6 +199,41 @@ fn fuzz_audio(dir: &Path) -> usize {
         + fuzz("mp3", &[fixture("tone.mp3")], 60, 3, &audio("mp3"))
         + fuzz("ogg", &[fixture("tone.ogg")], 60, 4, &audio("ogg"))
         + fuzz("aiff", &[fixture("tone.aiff")], 60, 5, &audio("aiff"))
+        + fuzz(
+            "wav-ext",
+            &[ext_wav(2, 0x8000_0000, 50), ext_wav(3, 7, 50)],
+            100,
+            9,
+            &audio("wav"),
+        )
+}
+
+/// The cargo-fuzz campaign's findings (fuzz/README.md), minimised, replayed exactly. The
+/// decoders run under catch_unwind, so a panic in one would still be an error here; the
+/// inputs that are valid must load, and the invalid one must fail on the header check,
+/// before the decoder.
+#[test]
+fn fuzz_findings_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("finding.wav");
+    let load = |b: &[u8]| {
+        std::fs::write(&path, b).unwrap();
+        load_wav(&path)
+    };
+    // 2026-12-01, wav: an extensible fmt chunk whose speaker mask has fewer bits than the
+    // channel count made symphonia-format-riff's mask fix-up shift by 32 or more (a panic
+    // with overflow checks, a wrong mask without). Found as a 236-byte input with 35
+    // channels and mask 0b11; a mask with bit 31 set, or 32 channels and mask 0, do the same.
+    let err = load(&ext_wav(35, 3, 1)).unwrap_err().to_string();
+    assert!(err.contains("extensible header with 35 channels"), "{err}");
+    for (channels, mask) in [(2, 0x8000_0000), (2, 0), (4, 1)] {
+        let a = load(&ext_wav(channels, mask, 5))
+            .unwrap_or_else(|e| panic!("{channels} channels, mask {mask:#x}: {e:#}"));
+        assert_eq!(a.samples.len(), 5, "{channels} channels, mask {mask:#x}");
+    }
+    // 32 channels are more positions than the decoder names: its own clear error.
+    let err = load(&ext_wav(32, 0, 5)).unwrap_err().to_string();
+    assert!(!err.contains("decoder failed"), "{err}");
 }
 
 /// MIDI mutants of a format 0 and a format 1 file.
