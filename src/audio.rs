@@ -86,36 +86,7 @@ fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch
         let available = len - body;
         match &hdr[0..4] {
             b"fmt " => {
-                let fmt = read_at(f, body, 16)?;
-                if size < 16 || fmt.len() < 16 {
-                    bail!("{p}: truncated WAV: the fmt chunk is incomplete");
-                }
-                let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
-                let sample_rate = u32::from_le_bytes(fmt[4..8].try_into().unwrap());
-                if channels == 0 {
-                    bail!("{p}: invalid WAV: the header says 0 channels");
-                }
-                // Bounds the decoder's own arithmetic too (channels x bytes per sample).
-                if channels > MAX_CHANNELS {
-                    bail!(
-                        "{p}: invalid WAV: the header says {channels} channels (gruwave reads \
-                         at most {MAX_CHANNELS})"
-                    );
-                }
-                let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
-                let block_align = u16::from_le_bytes([fmt[12], fmt[13]]);
-                if bits == 0 || bits > 64 || block_align == 0 {
-                    bail!(
-                        "{p}: invalid WAV: the header says {bits} bits per sample and \
-                         {block_align} bytes per frame"
-                    );
-                }
-                if sample_rate == 0 {
-                    bail!("{p}: invalid WAV: the header says the sample rate is 0 Hz");
-                }
-                check_sample_rate(sample_rate)
-                    .with_context(|| format!("{p}: invalid WAV header"))?;
-                patches.extend(check_channel_mask(path, f, body, size, channels)?);
+                patches.extend(check_fmt_chunk(path, f, body, size)?);
                 have_fmt = true;
             }
             b"data" => {
@@ -145,6 +116,41 @@ fn check_wav_header(path: &Path, f: &mut fs::File, len: u64) -> Result<Vec<Patch
         bail!("{p}: invalid WAV: no data chunk (truncated or corrupt file)");
     }
     bail!("{p}: invalid WAV: no fmt chunk (truncated or corrupt file)")
+}
+
+/// The fmt chunk at `body` (`size` bytes): channels, sample format and rate within what
+/// gruwave and the decoder handle; the channel-mask patches the decoder needs.
+fn check_fmt_chunk(path: &Path, f: &mut fs::File, body: u64, size: u64) -> Result<Option<Patch>> {
+    let p = path.display();
+    let fmt = read_at(f, body, 16)?;
+    if size < 16 || fmt.len() < 16 {
+        bail!("{p}: truncated WAV: the fmt chunk is incomplete");
+    }
+    let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+    let sample_rate = u32::from_le_bytes(fmt[4..8].try_into().unwrap());
+    if channels == 0 {
+        bail!("{p}: invalid WAV: the header says 0 channels");
+    }
+    // Bounds the decoder's own arithmetic too (channels x bytes per sample).
+    if channels > MAX_CHANNELS {
+        bail!(
+            "{p}: invalid WAV: the header says {channels} channels (gruwave reads \
+             at most {MAX_CHANNELS})"
+        );
+    }
+    let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
+    let block_align = u16::from_le_bytes([fmt[12], fmt[13]]);
+    if bits == 0 || bits > 64 || block_align == 0 {
+        bail!(
+            "{p}: invalid WAV: the header says {bits} bits per sample and \
+             {block_align} bytes per frame"
+        );
+    }
+    if sample_rate == 0 {
+        bail!("{p}: invalid WAV: the header says the sample rate is 0 Hz");
+    }
+    check_sample_rate(sample_rate).with_context(|| format!("{p}: invalid WAV header"))?;
+    check_channel_mask(path, f, body, size, channels)
 }
 
 /// WAVE_FORMAT_EXTENSIBLE: the fmt chunk carries a speaker mask (one bit per channel).
