@@ -68,15 +68,7 @@ pub fn write_preview(
             let n = (spec.seconds * spec.sample_rate as f64).round() as usize;
             sampler.prime(&[])?;
             let tokens = sampler.generate(n, &opts, progress)?;
-            let audio = decode_all(&tokens[0]);
-            write_wav(path, &audio, spec.sample_rate)?;
-            let title = path.file_name().unwrap_or_default().to_string_lossy();
-            spectrogram_png(
-                &audio,
-                spec.sample_rate,
-                &title,
-                &path.with_extension("png"),
-            )
+            write_audio_preview(&tokens[0], spec, path)
         }
         Codec::Perf388 => {
             sampler.set_note_rules(Some(NoteRules { max_hold: MAX_HOLD }))?;
@@ -87,4 +79,34 @@ pub fn write_preview(
             crate::fsutil::write_bytes_atomic(path, &midi::write_midi(&notes, 0))
         }
     }
+}
+
+/// The WAV of mu-law `tokens` at `path`, and its spectrogram beside it.
+fn write_audio_preview(tokens: &[u32], spec: &PreviewSpec, path: &Path) -> Result<()> {
+    let audio = decode_all(tokens);
+    write_wav(path, &audio, spec.sample_rate)?;
+    let title = path.file_name().unwrap_or_default().to_string_lossy();
+    spectrogram_png(
+        &audio,
+        spec.sample_rate,
+        &title,
+        &path.with_extension("png"),
+    )
+}
+
+/// A SampleRNN's preview: `spec.seconds` of one stream at temperature 1, seeded, as a WAV
+/// with its spectrogram.
+pub fn write_srnn_preview(
+    gpu: &Arc<Gpu>,
+    kernels: &Arc<Kernels>,
+    (layout, params): (&crate::samplernn::SrnnLayout, &[f32]),
+    spec: &PreviewSpec,
+    path: &Path,
+    progress: &mut dyn FnMut(usize),
+) -> Result<()> {
+    let mut sampler =
+        crate::samplernn::SrnnSampler::new(gpu, kernels, layout, params, 1, 1.0, spec.seed)?;
+    let n = (spec.seconds * spec.sample_rate as f64).round() as usize;
+    let tokens = sampler.generate(n, progress)?;
+    write_audio_preview(&tokens[0], spec, path)
 }

@@ -585,7 +585,6 @@ fn fresh_run(
         valid_every: args.valid_every.unwrap_or(DEFAULT_VALID_EVERY),
         checkpoint_every: args.checkpoint_every.unwrap_or(DEFAULT_CHECKPOINT_EVERY),
         sample_seconds: args.sample_seconds.unwrap_or(match codec {
-            _ if srnn => 0.0,
             // Music is cheap to sample: a phrase even on a software adapter.
             Codec::Perf388 => 20.0,
             Codec::MuLaw256 if gpu.is_software() => 1.0,

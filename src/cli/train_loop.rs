@@ -1,12 +1,15 @@
 //! The training loop of `gruwave train` and `gruwave demo`: steps, the progress bar,
 //! validation, checkpoints with metrics, plot and generated previews, and Ctrl-C.
 
-use super::preview::{preview_name, write_preview, PreviewSpec};
+use super::preview::{preview_name, write_preview, write_srnn_preview, PreviewSpec};
 use super::{human_duration, Dataset, EXIT_INTERRUPTED};
 use crate::codec::Codec;
 use crate::midi;
+use crate::model::ParamLayout;
 use crate::plot::{plot_metrics, PLOT_FILE};
+use crate::samplernn::SrnnLayout;
 use crate::train::metrics::{write_metrics, MetricsRow, METRICS_FILE};
+use crate::train::run_config::ModelSpec;
 use crate::train::session::{Session, MODEL_FILE, STATE_FILE};
 use crate::{Gpu, Kernels};
 use anyhow::Result;
@@ -382,10 +385,6 @@ impl TrainLoop<'_> {
         let state = self.session.save(&self.out, self.elapsed())?;
         self.write_curves()?;
         let run = &self.session.run;
-        // SampleRNN runs make no previews yet (`gruwave sample` plays their model).
-        let Some(layout) = run.model.gru_layout() else {
-            return Ok(());
-        };
         if !with_preview || run.sample_seconds <= 0.0 {
             return Ok(());
         }
@@ -401,14 +400,18 @@ impl TrainLoop<'_> {
             Codec::Perf388 => (spec.seconds * 100.0, "10 ms steps of music"),
         };
         let bar = &self.progress.bar;
-        write_preview(
-            self.gpu,
-            self.kernels,
-            (&layout, &state.params),
-            &spec,
-            &path,
-            &mut |done| bar.set_message(format!("generating {done}/{total:.0} {unit}")),
-        )?;
+        let mut progress = |done| bar.set_message(format!("generating {done}/{total:.0} {unit}"));
+        let (gpu, k, params) = (self.gpu, self.kernels, &state.params);
+        match &run.model {
+            ModelSpec::Gru(c) => {
+                let layout = ParamLayout::new(c);
+                write_preview(gpu, k, (&layout, params), &spec, &path, &mut progress)?
+            }
+            ModelSpec::Srnn(c) => {
+                let layout = SrnnLayout::new(c);
+                write_srnn_preview(gpu, k, (&layout, params), &spec, &path, &mut progress)?
+            }
+        }
         self.preview = Some(path);
         Ok(())
     }
