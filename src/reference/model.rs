@@ -222,13 +222,13 @@ impl<'a> Graph<'a> {
     }
 
     /// As `Workspace::record_backward`: the gradient of the mean loss into `grads`.
-    fn backward(&mut self, grads: &mut [f64]) {
+    /// The head's gradients and dH of the top layer (as the engine's backward begins).
+    fn head_backward(&mut self, grads: &mut [f64], scratch: &mut [f64]) {
         use Epilogue::None as Set;
         use ParamKind::*;
         let c = self.layout.config;
         let (v, h, p, nl) = (c.vocab, c.hidden, self.params, c.layers);
         let (rows, bh) = (self.batch * self.steps, self.batch * h);
-        let mut scratch = vec![0.0; COLSUM_PARTS * v.max(3 * h)];
         let (dlg, top) = (&self.dlogits, &mut self.layers[nl - 1]);
         let head = self.layout.get(HeadWeight).offset;
         gemm(
@@ -249,7 +249,7 @@ impl<'a> Graph<'a> {
             v,
             grads,
             self.layout.get(HeadBias).offset,
-            &mut scratch,
+            scratch,
         );
         gemm(
             rows,
@@ -262,63 +262,79 @@ impl<'a> Graph<'a> {
             h,
             Set,
         );
-        for l in (0..nl).rev() {
-            let inp = c.layer_input(l);
-            for s in 0..=self.steps {
-                let sp = self.step_backward_params(l, s);
-                let lb = &mut self.layers[l];
-                let mut bufs = StepBackwardBufs {
-                    w: p,
-                    gates: &lb.gates,
-                    hseq: &lb.hseq,
-                    dh_out: &lb.dh_out,
-                    dgi: &mut lb.gi,
-                    dgh: &mut lb.dgh,
-                    dhs: &mut lb.dhs,
-                };
-                gru_step_backward(&sp, &mut bufs);
-            }
-            let (below, this) = self.layers.split_at_mut(l);
-            let lb = &this[0];
-            let off = |kind| self.layout.get(kind).offset;
-            let (dgh, dgi) = (
-                Mat::transposed(&lb.dgh, 0, 3 * h),
-                Mat::transposed(&lb.gi, 0, 3 * h),
-            );
-            gemm(
-                3 * h,
-                h,
-                rows,
-                dgh,
-                Mat::rows(&lb.hseq, 0, h),
-                grads,
-                off(WeightHh(l)),
-                h,
-                Set,
-            );
-            let x = match below.last() {
-                None => Mat::rows(&self.embeddings, 0, inp),
-                Some(below) => Mat::rows(&below.hseq, bh, inp),
+    }
+
+    /// Layer l: BPTT, its weight gradients, and the gradient of its input.
+    fn layer_backward(&mut self, l: usize, grads: &mut [f64], scratch: &mut [f64]) {
+        use Epilogue::None as Set;
+        use ParamKind::*;
+        let c = self.layout.config;
+        let (h, p) = (c.hidden, self.params);
+        let (rows, bh) = (self.batch * self.steps, self.batch * h);
+        let inp = c.layer_input(l);
+        for s in 0..=self.steps {
+            let sp = self.step_backward_params(l, s);
+            let lb = &mut self.layers[l];
+            let mut bufs = StepBackwardBufs {
+                w: p,
+                gates: &lb.gates,
+                hseq: &lb.hseq,
+                dh_out: &lb.dh_out,
+                dgi: &mut lb.gi,
+                dgh: &mut lb.dgh,
+                dhs: &mut lb.dhs,
             };
-            gemm(3 * h, inp, rows, dgi, x, grads, off(WeightIh(l)), inp, Set);
-            colsum(&lb.gi, 0, rows, 3 * h, grads, off(BiasIh(l)), &mut scratch);
-            colsum(&lb.dgh, 0, rows, 3 * h, grads, off(BiasHh(l)), &mut scratch);
-            let dx = match below.last_mut() {
-                None => &mut self.embeddings,
-                Some(below) => &mut below.dh_out,
-            };
-            let w_ih = Mat::rows(p, off(WeightIh(l)), inp);
-            gemm(
-                rows,
-                inp,
-                3 * h,
-                Mat::rows(&lb.gi, 0, 3 * h),
-                w_ih,
-                dx,
-                0,
-                inp,
-                Set,
-            );
+            gru_step_backward(&sp, &mut bufs);
+        }
+        let (below, this) = self.layers.split_at_mut(l);
+        let lb = &this[0];
+        let off = |kind| self.layout.get(kind).offset;
+        let (dgh, dgi) = (
+            Mat::transposed(&lb.dgh, 0, 3 * h),
+            Mat::transposed(&lb.gi, 0, 3 * h),
+        );
+        gemm(
+            3 * h,
+            h,
+            rows,
+            dgh,
+            Mat::rows(&lb.hseq, 0, h),
+            grads,
+            off(WeightHh(l)),
+            h,
+            Set,
+        );
+        let x = match below.last() {
+            None => Mat::rows(&self.embeddings, 0, inp),
+            Some(below) => Mat::rows(&below.hseq, bh, inp),
+        };
+        gemm(3 * h, inp, rows, dgi, x, grads, off(WeightIh(l)), inp, Set);
+        colsum(&lb.gi, 0, rows, 3 * h, grads, off(BiasIh(l)), scratch);
+        colsum(&lb.dgh, 0, rows, 3 * h, grads, off(BiasHh(l)), scratch);
+        let dx = match below.last_mut() {
+            None => &mut self.embeddings,
+            Some(below) => &mut below.dh_out,
+        };
+        let w_ih = Mat::rows(p, off(WeightIh(l)), inp);
+        gemm(
+            rows,
+            inp,
+            3 * h,
+            Mat::rows(&lb.gi, 0, 3 * h),
+            w_ih,
+            dx,
+            0,
+            inp,
+            Set,
+        );
+    }
+
+    fn backward(&mut self, grads: &mut [f64]) {
+        let c = self.layout.config;
+        let mut scratch = vec![0.0; COLSUM_PARTS * c.vocab.max(3 * c.hidden)];
+        self.head_backward(grads, &mut scratch);
+        for l in (0..c.layers).rev() {
+            self.layer_backward(l, grads, &mut scratch);
         }
         embed_backward(&self.embed_params(), &self.tokens, &self.embeddings, grads);
     }
