@@ -313,7 +313,7 @@ impl SrnnWorkspace {
         k.record_gemm(pb, srows, d, d * fs, Mat::rows(tb.dy, 0, d * fs), Mat::transposed(m.params, self.off(UpWeight(tier)), d * fs), top.dh_out, 0, d, Set);
         for (l, lb) in tb.layers.iter().enumerate().rev() {
             let (x, dx) = if l == 0 { (Mat::rows(tb.xe, 0, d), tb.xe) } else { (self.gru(tier, l - 1).output(&tb.layers[l - 1]), tb.layers[l - 1].dh_out) };
-            self.gru(tier, l).record_backward(k, pb, lb, x, m.params, g, m.scratch, Some(dx));
+            self.gru(tier, l).record_backward(k, pb, lb, x, m.params, g, m.scratch, dx);
             k.record_srnn_h0_grad(pb, &h0_params(self.batch, d, 1, self.off(H0(tier)) + l * d, 0), m.reset, lb.dhs, g);
         }
         k.record_gemm(pb, d, n, srows, Mat::transposed(tb.xe, 0, d), Mat::rows(tb.frames, 0, n), g, self.off(ExpandWeight(tier)), n, Set);

@@ -99,10 +99,10 @@ impl GruLayer {
     }
 
     /// BPTT from dh_out (steps T-1 down to 0, then dh0 into slot 0 of dhs), the weight
-    /// gradients into `grads`, and dx = dgi·W_ih into `dx` (`[T*B, inp]`) unless None.
+    /// gradients into `grads`, and dx = dgi·W_ih into `dx` (`[T*B, inp]`).
     #[rustfmt::skip]
     #[allow(clippy::too_many_arguments)]
-    pub fn record_backward(&self, k: &Kernels, pb: &mut ProgramBuilder, lb: &LayerBufs<Buf>, x: Mat, params: Buf, grads: Buf, scratch: Buf, dx: Option<Buf>) {
+    pub fn record_backward(&self, k: &Kernels, pb: &mut ProgramBuilder, lb: &LayerBufs<Buf>, x: Mat, params: Buf, grads: Buf, scratch: Buf, dx: Buf) {
         use Epilogue::None as Set;
         let (h, rows, w, inp) = (self.hidden, self.batch * self.steps, self.w, self.inp);
         let bufs = StepBackwardBufs { w: params, gates: lb.gates, hseq: lb.hseq, dh_out: lb.dh_out, dgi: lb.gi, dgh: lb.dgh, dhs: lb.dhs };
@@ -114,8 +114,6 @@ impl GruLayer {
         k.record_gemm(pb, 3 * h, inp, rows, Mat::transposed(lb.gi, 0, 3 * h), x, grads, w.w_ih, inp, Set);
         k.record_colsum(pb, lb.gi, 0, rows, 3 * h, grads, w.b_ih, scratch);
         k.record_colsum(pb, lb.dgh, 0, rows, 3 * h, grads, w.b_hh, scratch);
-        if let Some(dx) = dx {
-            k.record_gemm(pb, rows, inp, 3 * h, Mat::rows(lb.gi, 0, 3 * h), Mat::rows(params, w.w_ih, inp), dx, 0, inp, Set);
-        }
+        k.record_gemm(pb, rows, inp, 3 * h, Mat::rows(lb.gi, 0, 3 * h), Mat::rows(params, w.w_ih, inp), dx, 0, inp, Set);
     }
 }

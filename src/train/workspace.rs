@@ -188,7 +188,7 @@ impl Workspace {
         k.record_gemm(pb, rows, h, v, Mat::rows(b.dlogits, 0, v), Mat::rows(b.params, off(HeadWeight), h), top.dh_out, 0, h, Set);
         for (l, lb) in b.layers.iter().enumerate().rev() {
             let dx = self.layer_input_grad(b, l).0;
-            self.gru_layer(l).record_backward(k, pb, lb, self.layer_input(b, l).0, b.params, g, scratch, Some(dx));
+            self.gru_layer(l).record_backward(k, pb, lb, self.layer_input(b, l).0, b.params, g, scratch, dx);
         }
         k.record_embed_backward(pb, &self.embed_params(), b.tokens, b.embeddings, g);
     }
