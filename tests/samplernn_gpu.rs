@@ -13,7 +13,7 @@ use gruwave::kernels::ops::srnn::{
 };
 use gruwave::kernels::ops::word;
 use gruwave::reference::srnn as twin;
-use gruwave::samplernn::reference::forward_backward;
+use gruwave::samplernn::reference::{forward_backward, Chunk};
 use gruwave::samplernn::{SrnnConfig, SrnnLayout, SrnnWorkspace};
 use gruwave::{TrainOptions, Trainer};
 
@@ -336,7 +336,17 @@ fn gpu_matches_reference(
         .enumerate()
     {
         let window: Vec<u32> = (0..b * (l + t)).map(|_| rng.below(q as u32)).collect();
-        let (f, g) = forward_backward(&layout, &p64, &window, b, t, &reset, &state);
+        let (f, g) = forward_backward(
+            &layout,
+            &p64,
+            Chunk {
+                window: &window,
+                batch: b,
+                tbptt: t,
+                reset: &reset,
+                state: &state,
+            },
+        );
         tr.workspace().reset_streams(&reset);
         let loss = tr.compute_gradients(&window).unwrap() as f64;
         let what = format!("{frame_sizes:?} D={dim} R={layers} q={q} B={b} chunk {c}");

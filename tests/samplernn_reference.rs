@@ -7,7 +7,7 @@ mod common;
 use common::{Fixture, TestRng};
 use gruwave::reference::Adam;
 use gruwave::samplernn::reference::{
-    clamp_grads, forward, forward_backward, generate, generate_primed,
+    clamp_grads, forward, forward_backward, generate, generate_primed, Chunk,
 };
 use gruwave::samplernn::{SrnnConfig, SrnnLayout};
 
@@ -82,7 +82,17 @@ fn chunks_match_pytorch_forward_and_gradients() {
     for c in 1..=2 {
         let window = chunk_window(&tokens, batch, lookback, tbptt, c - 1);
         let reset = [c == 1; 2];
-        let (f, g) = forward_backward(&layout, &params, &window, batch, tbptt, &reset, &state);
+        let (f, g) = forward_backward(
+            &layout,
+            &params,
+            Chunk {
+                window: &window,
+                batch,
+                tbptt,
+                reset: &reset,
+                state: &state,
+            },
+        );
         let p = format!("chunk{c}.");
         errs.check("logp", &f.logp, &fx.f64(&format!("{p}logp.f64")), 1e-9);
         errs.check(
@@ -138,7 +148,17 @@ fn one_clipped_adam_step_matches_pytorch() {
     let mut params = flat(&fx, &layout, "", "");
     let tokens = fx.i64("tokens");
     let window = chunk_window(&tokens, 2, 8, 32, 0);
-    let (_, mut g) = forward_backward(&layout, &params, &window, 2, 32, &[true; 2], &[]);
+    let (_, mut g) = forward_backward(
+        &layout,
+        &params,
+        Chunk {
+            window: &window,
+            batch: 2,
+            tbptt: 32,
+            reset: &[true; 2],
+            state: &[],
+        },
+    );
     clamp_grads(&mut g, 1.0);
     let mut adam = Adam::new(layout.total, 1e-3);
     adam.step(&mut params, &g);
@@ -247,7 +267,17 @@ fn sampling_matches_pytorch_and_teacher_forcing() {
         let window: Vec<u32> = std::iter::repeat_n(q / 2, lookback)
             .chain(want.iter().copied())
             .collect();
-        let f = forward(&layout, &params, &window, 1, n, &[true], &[]);
+        let f = forward(
+            &layout,
+            &params,
+            Chunk {
+                window: &window,
+                batch: 1,
+                tbptt: n,
+                reset: &[true],
+                state: &[],
+            },
+        );
         errs.check("teacher-forced logp", &f.logp, &gen.logp, 1e-12);
 
         // Priming with the first 10 tokens, then sampling with the remaining uniforms,
@@ -297,8 +327,31 @@ fn finite_differences(frame_sizes: &[usize], rnn_layers: usize, seed: u64) -> f6
                 .collect()
         })
         .collect();
-    let loss = |p: &[f64]| forward(&layout, p, &window, batch, tbptt, &reset, &state).loss_bits;
-    let (_, g) = forward_backward(&layout, &params, &window, batch, tbptt, &reset, &state);
+    let loss = |p: &[f64]| {
+        forward(
+            &layout,
+            p,
+            Chunk {
+                window: &window,
+                batch,
+                tbptt,
+                reset: &reset,
+                state: &state,
+            },
+        )
+        .loss_bits
+    };
+    let (_, g) = forward_backward(
+        &layout,
+        &params,
+        Chunk {
+            window: &window,
+            batch,
+            tbptt,
+            reset: &reset,
+            state: &state,
+        },
+    );
     let (eps, mut worst) = (1e-5, 0.0f64);
     for e in &layout.entries {
         let picks = (0..6).map(|i| {

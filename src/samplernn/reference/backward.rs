@@ -2,7 +2,7 @@
 //! bottom-up (the reverse of the forward's order), each back through its steps.
 
 use super::forward::{forward, frame, Cell, Forward, Mlp};
-use super::{add_outer, add_to, matvec_t, Weights};
+use super::{add_outer, add_to, matvec_t, Chunk, Weights};
 use crate::samplernn::SrnnLayout;
 use crate::samplernn::SrnnParam::*;
 
@@ -160,16 +160,15 @@ fn tier_backward(
 
 /// [`forward`] and the gradient of its bits loss (nats / ln 2) in the flat layout (padding
 /// 0). h0 gets gradient only from the reset streams (their sum).
-pub fn forward_backward(
-    layout: &SrnnLayout,
-    params: &[f64],
-    window: &[u32],
-    batch: usize,
-    tbptt: usize,
-    reset: &[bool],
-    state: &[Vec<f64>],
-) -> (Forward, Vec<f64>) {
-    let f = forward(layout, params, window, batch, tbptt, reset, state);
+pub fn forward_backward(layout: &SrnnLayout, params: &[f64], chunk: Chunk) -> (Forward, Vec<f64>) {
+    let f = forward(layout, params, chunk);
+    let Chunk {
+        window,
+        batch,
+        tbptt,
+        reset,
+        ..
+    } = chunk;
     let w = Weights::new(layout, params);
     let c = &layout.config;
     let (lookback, fs0, d) = (c.lookback(), c.frame_sizes[0], c.dim);

@@ -1,7 +1,7 @@
 //! The training forward of one TBPTT chunk, and the tier and MLP steps that generation
 //! shares with it.
 
-use super::{add_to, dequantize, matvec, Weights};
+use super::{add_to, dequantize, matvec, Chunk, Weights};
 use crate::reference::softmax;
 use crate::reference::step::gru_unit;
 use crate::samplernn::SrnnLayout;
@@ -223,14 +223,14 @@ fn run_tier(
 }
 
 /// Panics unless the chunk's sizes agree with the model and each other.
-fn check_chunk(
-    w: Weights,
-    window: &[u32],
-    batch: usize,
-    tbptt: usize,
-    reset: &[bool],
-    state: &[Vec<f64>],
-) {
+fn check_chunk(w: Weights, chunk: Chunk) {
+    let Chunk {
+        window,
+        batch,
+        tbptt,
+        reset,
+        state,
+    } = chunk;
     let c = &w.layout.config;
     let lookback = c.lookback();
     assert!(
@@ -262,21 +262,18 @@ fn check_chunk(
     }
 }
 
-/// The training forward of one chunk: `window` `[B, L+T]` (inputs `[..L+T-1]`, targets
-/// `[L..]`), per-stream `reset`, and the carried `state` (per tier `[R, B, D]`; may be empty
-/// when every stream resets). Tiers run top-down, then the MLP at every target.
+/// The training forward of one [`Chunk`]. Tiers run top-down, then the MLP at every target.
 /// Panics when the sizes disagree or a token is not below q.
-pub fn forward(
-    layout: &SrnnLayout,
-    params: &[f64],
-    window: &[u32],
-    batch: usize,
-    tbptt: usize,
-    reset: &[bool],
-    state: &[Vec<f64>],
-) -> Forward {
+pub fn forward(layout: &SrnnLayout, params: &[f64], chunk: Chunk) -> Forward {
     let w = Weights::new(layout, params);
-    check_chunk(w, window, batch, tbptt, reset, state);
+    check_chunk(w, chunk);
+    let Chunk {
+        window,
+        batch,
+        tbptt,
+        reset,
+        state,
+    } = chunk;
     let c = &layout.config;
     let (tiers, lookback, fs0, d, q) = (c.tiers(), c.lookback(), c.frame_sizes[0], c.dim, c.levels);
     let h_start = start_states(w, batch, reset, state);

@@ -30,6 +30,19 @@ pub use generate::{generate, generate_primed, inverse_cdf, Generated};
 
 use super::{SrnnLayout, SrnnParam};
 
+/// One TBPTT chunk of a batch, as [`forward`] and [`forward_backward`] take it.
+#[derive(Clone, Copy)]
+pub struct Chunk<'a> {
+    /// `[B, L+T]` tokens: the inputs are `window[..L+T-1]`, the targets `window[L..]`.
+    pub window: &'a [u32],
+    pub batch: usize,
+    pub tbptt: usize,
+    /// `[B]`: the streams that start every tier from its h0.
+    pub reset: &'a [bool],
+    /// The carried state, per tier `[R, B, D]`; may be empty when every stream resets.
+    pub state: &'a [Vec<f64>],
+}
+
 /// A frame tier's input: `deq(x) = 2 * (x / (q/2) - 1)`, in [-2, 2).
 pub fn dequantize(token: u32, levels: usize) -> f64 {
     2.0 * (f64::from(token) / (levels as f64 / 2.0) - 1.0)
