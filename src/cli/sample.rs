@@ -38,7 +38,7 @@ pub struct SampleArgs {
     /// Independent streams generated at once (1 to 1024)
     #[arg(long, default_value_t = 1)]
     pub streams: usize,
-    /// Softmax temperature; 0 picks the most likely token every step [default: 1, or 0.9 for MIDI]
+    /// Softmax temperature; 0 picks the most likely token every step [default: 1, or 0.7 for MIDI]
     #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f32>,
     /// Draw only from the k most likely values (0: all)
