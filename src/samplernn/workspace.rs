@@ -517,10 +517,21 @@ impl SrnnWorkspace {
         &self.mlp.mean_loss
     }
 
+    /// The NLL (nats) of every target of the last forward, time-major `[T, B]`: copy it out
+    /// to keep it past the next forward, and reorder it with [`Self::batch_major_losses`].
+    pub fn losses_buffer(&self) -> &wgpu::Buffer {
+        &self.mlp.losses
+    }
+
+    /// One forward's losses, as [`Self::losses_buffer`] holds them, reordered to `[B, T]`.
+    pub fn batch_major_losses(&self, time_major: &[f32]) -> Vec<f32> {
+        time_to_batch_major(time_major, self.batch, self.tbptt, 1)
+    }
+
     /// The NLL (nats) of every target of the last forward, reordered to `[B, T]`.
     pub fn read_losses(&self) -> Result<Vec<f32>> {
         let tm: Vec<f32> = self.gpu.read(&self.mlp.losses, 0, self.rows())?;
-        Ok(time_to_batch_major(&tm, self.batch, self.tbptt, 1))
+        Ok(self.batch_major_losses(&tm))
     }
 
     /// Logits of the last forward, reordered to `[B, T, q]`.

@@ -239,6 +239,10 @@ impl Evaluate for Evaluator {
 /// A SampleRNN's forward passes over [`EvalWindows::plan`]ned with whole files: every
 /// file is scored from a reset (lookback q/2, tiers from h0), chunk by chunk; a file's
 /// last chunk is padded and only its real targets are scored (a masked tail).
+/// Chunks per readback of a SampleRNN evaluation: few enough that the progress bar stays
+/// close to the GPU, and their losses (B·T floats each) small.
+const SRNN_EVAL_SLOTS: usize = 16;
+
 pub struct SrnnEvaluator {
     ws: SrnnWorkspace,
     windows: EvalWindows,
@@ -271,30 +275,32 @@ impl Evaluate for SrnnEvaluator {
         self.windows.steps()
     }
 
+    /// Chunks are submitted back to back, each copying its losses into a slot of `store`;
+    /// the slots are read back [`SRNN_EVAL_SLOTS`] chunks at a time, not once per chunk.
     fn mean_nats(&self, progress: &mut dyn FnMut(usize)) -> Result<f64> {
-        let (w, c) = (&self.windows, &self.ws.layout.config);
-        let t = w.tbptt();
+        let (w, c, gpu) = (&self.windows, &self.ws.layout.config, &self.ws.gpu);
+        let rows = w.batch() * w.tbptt();
+        let slot_bytes = (rows * std::mem::size_of::<f32>()) as u64;
+        let store = gpu.storage("eval losses", slot_bytes * SRNN_EVAL_SLOTS as u64);
         let mut lookback = Lookback::new(w.batch(), c.lookback(), c.zero_level());
         let mut nats = 0.0;
-        for step in 0..w.steps() {
-            let batch = w.batch_at(step);
-            self.ws.upload_tokens(&lookback.chunks(&batch))?;
-            self.ws.reset_streams(&batch.reset);
-            let mut enc = self
-                .ws
-                .gpu
-                .device
-                .create_command_encoder(&Default::default());
-            self.ws.forward.encode(&mut enc, None);
-            self.ws.gpu.queue.submit([enc.finish()]);
-            let losses = self.ws.read_losses()?;
-            for (b, &n) in w.scored(w.batch(), step).iter().enumerate() {
-                nats += losses[b * t..b * t + n]
-                    .iter()
-                    .map(|&x| x as f64)
-                    .sum::<f64>();
+        for first in (0..w.steps()).step_by(SRNN_EVAL_SLOTS) {
+            let steps = first..w.steps().min(first + SRNN_EVAL_SLOTS);
+            for (slot, step) in steps.clone().enumerate() {
+                let batch = w.batch_at(step);
+                self.ws.upload_tokens(&lookback.chunks(&batch))?;
+                self.ws.reset_streams(&batch.reset);
+                let mut enc = gpu.device.create_command_encoder(&Default::default());
+                self.ws.forward.encode(&mut enc, None);
+                let (src, at) = (self.ws.losses_buffer(), slot as u64 * slot_bytes);
+                enc.copy_buffer_to_buffer(src, 0, &store, at, slot_bytes);
+                gpu.queue.submit([enc.finish()]);
             }
-            progress(step + 1);
+            let read: Vec<f32> = gpu.read(&store, 0, steps.len() * rows)?;
+            for (tm, step) in read.chunks_exact(rows).zip(steps) {
+                nats += self.scored_nats(&self.ws.batch_major_losses(tm), step);
+                progress(step + 1);
+            }
         }
         let mean = nats / w.predictions() as f64;
         ensure!(
@@ -302,6 +308,24 @@ impl Evaluate for SrnnEvaluator {
             "evaluation gave a non-finite loss ({mean})"
         );
         Ok(mean)
+    }
+}
+
+impl SrnnEvaluator {
+    /// The summed NLL of one chunk's real targets (`losses` `[B, T]`; a padded tail is not
+    /// scored).
+    fn scored_nats(&self, losses: &[f32], step: usize) -> f64 {
+        let (w, t) = (&self.windows, self.windows.tbptt());
+        w.scored(w.batch(), step)
+            .iter()
+            .enumerate()
+            .map(|(b, &n)| {
+                losses[b * t..b * t + n]
+                    .iter()
+                    .map(|&x| x as f64)
+                    .sum::<f64>()
+            })
+            .sum()
     }
 }
 
