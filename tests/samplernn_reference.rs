@@ -327,31 +327,15 @@ fn finite_differences(frame_sizes: &[usize], rnn_layers: usize, seed: u64) -> f6
                 .collect()
         })
         .collect();
-    let loss = |p: &[f64]| {
-        forward(
-            &layout,
-            p,
-            Chunk {
-                window: &window,
-                batch,
-                tbptt,
-                reset: &reset,
-                state: &state,
-            },
-        )
-        .loss_bits
+    let chunk = Chunk {
+        window: &window,
+        batch,
+        tbptt,
+        reset: &reset,
+        state: &state,
     };
-    let (_, g) = forward_backward(
-        &layout,
-        &params,
-        Chunk {
-            window: &window,
-            batch,
-            tbptt,
-            reset: &reset,
-            state: &state,
-        },
-    );
+    let loss = |p: &[f64]| forward(&layout, p, chunk).loss_bits;
+    let (_, g) = forward_backward(&layout, &params, chunk);
     let (eps, mut worst) = (1e-5, 0.0f64);
     for e in &layout.entries {
         let picks = (0..6).map(|i| {

@@ -224,13 +224,8 @@ fn run_tier(
 
 /// Panics unless the chunk's sizes agree with the model and each other.
 fn check_chunk(w: Weights, chunk: Chunk) {
-    let Chunk {
-        window,
-        batch,
-        tbptt,
-        reset,
-        state,
-    } = chunk;
+    let (window, batch, tbptt) = (chunk.window, chunk.batch, chunk.tbptt);
+    let (reset, state) = (chunk.reset, chunk.state);
     let c = &w.layout.config;
     let lookback = c.lookback();
     assert!(
